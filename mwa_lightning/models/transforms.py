@@ -1,0 +1,189 @@
+"""Token-grid transforms for the spectral and wavelet mixers.
+
+Every transform here acts on channels-last token grids ``(B, H, W, C)`` and hands out *band stacks*:
+a list with one tensor per level, coarsest first, each of shape ``(n_bands, B, h, w, C)``.
+
+- :class:`WaveletTransform` -- the 2D discrete wavelet transform. ptwt (Wolter et al.,
+  https://github.com/v0lta/PyTorch-Wavelet-Toolbox) is the reference and serves every discrete PyWavelets
+  wavelet. For the Haar filter bank an exact fast path (a reshape and a fixed 4x4 butterfly, no
+  convolutions) is taken automatically; it agrees with ptwt to float rounding in values and gradients.
+  Level ``m`` is ``[(LL_m, H_m, V_m, D_m)]`` followed by ``(H_j, V_j, D_j)`` for ``j = m-1 .. 1``, the
+  detail order of ptwt/PyWavelets (horizontal, vertical, diagonal).
+- :class:`FourierTransform` -- ``rfft2``/``irfft2`` (ortho) as one level of two bands (real, imaginary):
+  the drop-in that the FFT-for-DWT ablation swaps in.
+
+Mixed precision: FFTs and ptwt run in float32 with autocast off (ptwt raises on bf16 and cuFFT/pocketfft
+have no bf16), see :func:`float32_region`; the Haar butterfly is a plain matmul and may run in the autocast
+dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+
+import ptwt
+import pywt
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "FourierTransform",
+    "WaveletTransform",
+    "discrete_wavelets",
+    "float32_region",
+    "haar_dwt2",
+    "haar_idwt2",
+    "is_haar",
+    "to_float32",
+]
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+@contextlib.contextmanager
+def float32_region(x: Tensor) -> Iterator[None]:
+    """Disable autocast on ``x``'s device for the enclosed block (cast low-precision inputs with
+    :func:`to_float32`)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        yield
+
+
+def to_float32(x: Tensor) -> Tensor:
+    """Cast float16/bfloat16 to float32; leave float32 and float64 alone."""
+    return x.float() if x.dtype in LOW_PRECISION else x
+
+
+@lru_cache(maxsize=1)
+def discrete_wavelets() -> tuple[str, ...]:
+    """Names of PyWavelets' discrete wavelets, the ones ptwt accepts."""
+    return tuple(pywt.wavelist(kind="discrete"))
+
+
+def is_haar(wavelet: str) -> bool:
+    """True when ``wavelet``'s filter bank is Haar's (``"haar"``, ``"db1"``, ``"bior1.1"``, ...)."""
+    reference = torch.tensor(pywt.Wavelet("haar").filter_bank, dtype=torch.float64)
+    bank = torch.tensor(pywt.Wavelet(wavelet).filter_bank, dtype=torch.float64)
+    return bank.shape == reference.shape and torch.allclose(bank, reference, atol=1e-12)
+
+
+def _butterfly(device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The orthonormal, symmetric 4x4 Haar butterfly as (band, row parity, column parity).
+
+    Over a 2x2 block [[a, b], [c, d]]: LL = (a+b+c+d)/2, H = (a+b-c-d)/2, V = (a-b+c-d)/2,
+    D = (a-b-c+d)/2 -- ptwt's signs for ``"haar"``. It is its own inverse (M @ M = I).
+    """
+    m = torch.tensor([[1, 1, 1, 1], [1, 1, -1, -1], [1, -1, 1, -1], [1, -1, -1, 1]], dtype=dtype)
+    return (0.5 * m).reshape(4, 2, 2).to(device)
+
+
+def haar_dwt2(x: Tensor) -> Tensor:
+    """One level of the 2D Haar DWT of a channels-last grid.
+
+    Args:
+        x: ``(B, H, W, C)`` with even H and W.
+
+    Returns:
+        ``(4, B, H/2, W/2, C)``: the bands LL, H, V, D.
+    """
+    B, H, W, C = x.shape
+    blocks = x.reshape(B, H // 2, 2, W // 2, 2, C)  # (B, h, row parity, w, column parity, C)
+    return torch.einsum("kij,bhiwjc->kbhwc", _butterfly(x.device, x.dtype), blocks)
+
+
+def haar_idwt2(z: Tensor) -> Tensor:
+    """Inverse of :func:`haar_dwt2`: ``(4, B, h, w, C)`` -> ``(B, 2h, 2w, C)``."""
+    _, B, h, w, C = z.shape
+    blocks = torch.einsum("kij,kbhwc->bhiwjc", _butterfly(z.device, z.dtype), z)
+    return blocks.reshape(B, 2 * h, 2 * w, C)
+
+
+class WaveletTransform(nn.Module):
+    """Multi-level 2D DWT/IDWT over the grid axes of ``(B, H, W, C)`` tokens.
+
+    Args:
+        wavelet: any discrete PyWavelets name (``pywt.wavelist(kind="discrete")``).
+        levels: decomposition levels m >= 1.
+        mode: ptwt boundary mode for wavelets longer than Haar (Haar on even grids needs no padding).
+        fast_haar: take the exact butterfly path when the filter bank is Haar's; ``False`` forces ptwt.
+    """
+
+    def __init__(self, wavelet: str = "haar", levels: int = 1, mode: str = "reflect", fast_haar: bool = True):
+        super().__init__()
+        if wavelet not in discrete_wavelets():
+            raise ValueError(
+                f"unknown wavelet {wavelet!r}; expected a discrete PyWavelets name, one of: "
+                + ", ".join(discrete_wavelets())
+            )
+        if levels < 1:
+            raise ValueError(f"levels must be >= 1, got {levels}")
+        self.wavelet, self.levels, self.mode = wavelet, levels, mode
+        self.fast = fast_haar and is_haar(wavelet)
+
+    @property
+    def band_counts(self) -> tuple[int, ...]:
+        """Bands per level, coarsest first: (4, 3, 3, ...)."""
+        return (4,) + (3,) * (self.levels - 1)
+
+    def extra_repr(self) -> str:
+        return f"wavelet={self.wavelet!r}, levels={self.levels}, fast_haar={self.fast}"
+
+    def check_grid(self, grid_size: Sequence[int]) -> None:
+        """Raise unless both grid sides are divisible by 2**levels."""
+        step = 2**self.levels
+        if any(s % step for s in grid_size):
+            raise ValueError(
+                f"token grid {tuple(grid_size)} is not divisible by 2**levels = {step} (levels={self.levels}); "
+                f"use a grid whose sides are multiples of {step} or fewer levels"
+            )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """``(B, H, W, C)`` -> band stacks, coarsest first: ``(4, B, h_m, w_m, C)``, ``(3, B, h_j, w_j, C)``."""
+        self.check_grid(x.shape[1:3])
+        if self.fast:
+            details = []
+            ll = x
+            for _ in range(self.levels):
+                z = haar_dwt2(ll)  # (4, B, h, w, C)
+                ll = z[0]
+                details.append(z[1:])
+            return [z, *details[-2::-1]]
+        with float32_region(x):
+            coeffs = ptwt.wavedec2(to_float32(x), self.wavelet, level=self.levels, mode=self.mode, axes=(1, 2))
+            first = torch.stack([coeffs[0], *coeffs[1]])
+            return [first] + [torch.stack(tuple(d)) for d in coeffs[2:]]
+
+    def inverse(self, bands: Sequence[Tensor], grid_size: Sequence[int]) -> Tensor:
+        """Band stacks (as from :meth:`forward`) -> ``(B, H, W, C)``."""
+        if self.fast:
+            x = haar_idwt2(bands[0])
+            for details in bands[1:]:
+                x = haar_idwt2(torch.cat([x.unsqueeze(0), details.to(x.dtype)]))
+            return x
+        with float32_region(bands[0]):
+            first = to_float32(bands[0])
+            coeffs = [first[0], ptwt.constants.WaveletDetailTuple2d(*first[1:])]
+            coeffs += [ptwt.constants.WaveletDetailTuple2d(*to_float32(d)) for d in bands[1:]]
+            x = ptwt.waverec2(coeffs, self.wavelet, axes=(1, 2))
+        H, W = grid_size
+        return x[:, :H, :W]
+
+
+class FourierTransform(nn.Module):
+    """``rfft2`` (ortho) over the grid axes as one level of two bands: real and imaginary parts."""
+
+    band_counts = (2,)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """``(B, H, W, C)`` -> ``[(2, B, H, W//2+1, C)]`` in float32 (or float64)."""
+        with float32_region(x):
+            spec = torch.fft.rfft2(to_float32(x), dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C) complex
+        return [torch.view_as_real(spec).movedim(-1, 0)]
+
+    def inverse(self, bands: Sequence[Tensor], grid_size: Sequence[int]) -> Tensor:
+        """``[(2, B, H, W//2+1, C)]`` -> ``(B, H, W, C)``."""
+        (z,) = bands
+        with float32_region(z):
+            spec = torch.view_as_complex(to_float32(z).movedim(0, -1).contiguous())
+            return torch.fft.irfft2(spec, s=tuple(grid_size), dim=(1, 2), norm="ortho")

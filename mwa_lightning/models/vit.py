@@ -1,0 +1,138 @@
+"""A plain Vision Transformer whose token mixer is injected.
+
+Dosovitskiy et al., "An Image is Worth 16x16 Words", https://arxiv.org/abs/2010.11929, in the small-patch,
+no-class-token form the MWA paper (https://arxiv.org/abs/2303.12398) and the AFNO repository use on CIFAR:
+patch embedding, learnable position embedding, pre-norm blocks, final norm, global average pooling, linear
+head. The block follows timm's ``MetaFormerBlock``: the mixer is a factory called once per block.
+
+Tokens live channels last, ``(B, H, W, C)``, between blocks; a mixer maps that shape to itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import MLP, StochasticDepth
+
+from mwa_lightning.models.mixers import SelfAttention
+
+
+class MixerFactory(Protocol):
+    """Builds one token mixer: ``factory(dim=C, grid_size=(H, W))`` -> module mapping (B, H, W, C) to itself."""
+
+    def __call__(self, dim: int, grid_size: tuple[int, int]) -> nn.Module: ...
+
+
+# depth, width of the named backbones (patch 4); "tiny" is for tests
+SIZES: dict[str, tuple[int, int]] = {"tiny": (2, 32), "XS": (5, 384), "S": (12, 384), "B": (12, 768)}
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + drop_path(mixer(norm(x)))``, then ``x + drop_path(mlp(norm(x)))``."""
+
+    def __init__(
+        self,
+        dim: int,
+        grid_size: tuple[int, int],
+        mixer: Callable[..., nn.Module],
+        mlp_ratio: float = 4.0,
+        drop: float = 0.0,
+        drop_path: float = 0.0,
+        norm_eps: float = 1e-6,
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mixer = mixer(dim=dim, grid_size=grid_size)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = MLP(dim, [int(dim * mlp_ratio), dim], activation_layer=nn.GELU, dropout=drop)
+        self.drop_path = StochasticDepth(drop_path, mode="row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.mixer(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class VisionTransformer(nn.Module):
+    """ViT backbone with an injected token mixer; no class token, global average pooling.
+
+    Args:
+        mixer: factory of the token mixer, called once per block as ``mixer(dim=C, grid_size=(H, W))``: a mixer
+            class, a ``functools.partial`` of one, or (in a config) a ``class_path`` with ``init_args``.
+        num_classes: classes of the linear head.
+        image_size: input side in pixels (square images).
+        patch_size: patch side in pixels; must divide ``image_size``.
+        size: named backbone: "tiny" (2 x 32), "XS" (5 x 384), "S" (12 x 384), "B" (12 x 768).
+        depth: blocks; overrides the named size's.
+        embed_dim: token width C; overrides the named size's.
+        in_chans: input channels.
+        mlp_ratio: hidden width of the MLP over C.
+        drop_rate: dropout after the embedding and inside the MLP.
+        drop_path_rate: stochastic depth at the last block, linearly increasing from 0 at the first.
+    """
+
+    def __init__(
+        self,
+        mixer: MixerFactory = SelfAttention,
+        num_classes: int = 10,
+        image_size: int = 32,
+        patch_size: int = 4,
+        size: str = "S",
+        depth: int | None = None,
+        embed_dim: int | None = None,
+        in_chans: int = 3,
+        mlp_ratio: float = 4.0,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+    ):
+        super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+        if patch_size < 1 or image_size % patch_size:
+            raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
+        depth = SIZES[size][0] if depth is None else depth
+        embed_dim = SIZES[size][1] if embed_dim is None else embed_dim
+        self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
+        self.num_classes, self.embed_dim, self.depth = num_classes, embed_dim, depth
+        self.grid_size = (image_size // patch_size, image_size // patch_size)
+
+        self.patch_embed = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, *self.grid_size, embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.Sequential(
+            *(Block(embed_dim, self.grid_size, mixer, mlp_ratio, drop_rate, rate) for rate in rates)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def num_params(self) -> int:
+        """Number of parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Images ``(B, in_chans, S, S)`` -> normalised tokens ``(B, H, W, C)``."""
+        B, c, h, w = x.shape
+        if (c, h, w) != (self.in_chans, self.image_size, self.image_size):
+            raise ValueError(
+                f"expected images of shape (B, {self.in_chans}, {self.image_size}, {self.image_size}), "
+                f"got (B, {c}, {h}, {w})"
+            )
+        x = self.patch_embed(x).permute(0, 2, 3, 1)  # (B, H, W, C)
+        x = self.pos_drop(x + self.pos_embed)
+        return self.norm(self.blocks(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Images ``(B, in_chans, S, S)`` -> logits ``(B, num_classes)``."""
+        return self.head(self.forward_features(x).mean(dim=(1, 2)))
