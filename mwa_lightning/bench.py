@@ -7,6 +7,9 @@ Sections (all by default):
 - ``haar``: the exact Haar fast path against ptwt, DWT+IDWT forward and backward, at (128, 384, 8, 8) and
   (32, 384, 16, 16) (each in its native layout: ptwt NCHW, the fast path channels last).
 - ``params``: parameters of each backbone x mixer at 32 px and 10 classes, beside the paper's.
+- ``loader``: training-loader throughput (images/s) on CIFAR-10 (``--cifar10-dir``) at batch 512 with the
+  paper's recipe: the device path (batched, here on the CPU) with crop + flip + MixUp/CutMix, the same with
+  RandAugment added, and the worker path (per image in ``--workers`` DataLoader workers) with the full recipe.
 
 Candidates are timed round-robin (one step of each in turn, ``--repeats`` rounds after warm-up), so that a
 noisy, shared machine slows them alike; the table gives medians and ratios. Each section writes a CSV.
@@ -25,6 +28,7 @@ import ptwt
 import torch
 from torch import Tensor, nn
 
+from mwa_lightning.data import Augment, CIFAR10DataModule
 from mwa_lightning.models import AFNO, GlobalFilter, MultiscaleWaveletAttention, SelfAttention, VisionTransformer
 from mwa_lightning.models.transforms import haar_dwt2, haar_idwt2
 
@@ -80,7 +84,9 @@ def race(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 2, de
 
 def print_table(title: str, rows: list[dict], columns: Sequence[str]) -> None:
     def fmt(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+        return str(v)
 
     widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns}
     print(f"\n## {title}")
@@ -166,7 +172,45 @@ def bench_params() -> list[dict]:
     return rows
 
 
-SECTIONS = ("mixers", "haar", "params")
+def loader_throughput(dm: CIFAR10DataModule, epochs: int) -> float:
+    """Images per second through the training loader, device-path augmentation included (on the CPU)."""
+    loader = dm.train_dataloader()
+    seen, t0 = 0, time.perf_counter()
+    for _ in range(epochs):
+        for batch in loader:
+            if dm.augment_on == "device":
+                batch = dm.transform_batch(batch, train=True)
+            seen += batch[0].shape[0]
+    return seen / (time.perf_counter() - t0)
+
+
+def bench_loader(cifar10_dir: Path, workers: int, rounds: int = 3, epochs: int = 2) -> list[dict]:
+    """Device-path setups timed round-robin; the worker path after them, alone (its processes prefetch in the
+    background and would slow whatever runs beside them)."""
+    setups = {
+        "device: crop+flip+mixup/cutmix": dict(augment=Augment(randaugment_ops=0)),
+        "device: + randaugment (n=2, m=9, groups of 16)": dict(augment=Augment()),
+    }
+    modules = {name: CIFAR10DataModule(data_dir=cifar10_dir, batch_size=512, **kw) for name, kw in setups.items()}
+    for dm in modules.values():
+        dm.setup("fit")
+        loader_throughput(dm, 1)  # warm-up
+    results: dict[str, list[float]] = {name: [] for name in modules}
+    for _ in range(rounds):
+        for name, dm in modules.items():
+            results[name].append(loader_throughput(dm, epochs))
+    name = f"workers ({workers}): full recipe"
+    dm = CIFAR10DataModule(data_dir=cifar10_dir, batch_size=512, augment_on="workers", num_workers=workers)
+    dm.setup("fit")
+    loader_throughput(dm, 1)
+    results[name] = [loader_throughput(dm, epochs) for _ in range(rounds)]
+    n = len(dm.splits["train"])
+    return [
+        {"path": k, "batch": 512, "train_images": n, "images_per_s": statistics.median(v)} for k, v in results.items()
+    ]
+
+
+SECTIONS = ("mixers", "haar", "params", "loader")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -175,11 +219,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per candidate (median reported)")
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for the CSV files")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--cifar10-dir", type=Path, default=Path("data"), help="folder holding cifar-10-batches-py/")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the worker path")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, repeats {args.repeats}")
 
+    if "loader" in args.sections:
+        rows = bench_loader(args.cifar10_dir, args.workers)
+        print_table("training loader on CIFAR-10, batch 512 (images/s, median of 3 rounds)", rows, list(rows[0]))
+        write_csv(args.out / "loader.csv", rows)
     if "mixers" in args.sections:
         rows = bench_mixers(args.repeats, device)
         print_table("token mixers, forward+backward (median ms)", rows, list(rows[0]))

@@ -1,0 +1,233 @@
+"""The shared DataModule: in-memory uint8 splits, seeded validation split, both augmentation paths.
+
+A subclass says how to fetch (``prepare_data``, download only) and how to read its splits
+(:meth:`ImageDataModule.load_split` -> uint8 ``(N, 3, S, S)`` images and int64 labels). Everything else --
+splits, loaders, augmentation on either path, ``num_classes``/``image_size`` for the model -- lives here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from mwa_lightning.data.augment import Augment, BatchAugment, BatchMix, MixCollate, image_transform, normalize
+
+Split = Literal["train", "test"]
+
+
+class DataError(RuntimeError):
+    """Data on disk is missing, incomplete or corrupt; the message names the path and the way out."""
+
+
+class TensorImages(Dataset):
+    """uint8 images ``(N, C, H, W)`` with int64 labels; a list of indices fetches a whole batch at once.
+
+    Without a transform, the DataLoader's batched fetch (``__getitems__``) slices the tensors directly:
+    the device path's loader does no per-image work. With a transform (worker path) it runs per image.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, transform=None):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        image = self.images[i]
+        return (self.transform(image) if self.transform else image), self.labels[i]
+
+    def __getitems__(self, indices: list[int]) -> Any:
+        if self.transform is not None:
+            return [self[i] for i in indices]
+        idx = torch.as_tensor(indices)
+        return self.images[idx], self.labels[idx]
+
+
+def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Collate of the device path: :meth:`TensorImages.__getitems__` already returns the batch."""
+    return batch
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base of every DataModule here.
+
+    Args:
+        batch_size: per-process batch size.
+        num_workers: DataLoader worker processes.
+        val_size: images carved from train for validation with a seeded permutation; 0 validates on the test
+            split (the paper reports test accuracy).
+        seed: seed of the validation split.
+        augment: the training augmentation recipe (:class:`~mwa_lightning.data.augment.Augment`).
+        augment_on: "device": uint8 batches, augmented after transfer (``on_after_batch_transfer``), the path
+            that keeps a GPU fed; "workers": per image in the DataLoader workers (torchvision transforms v2).
+        mean: per-channel normalisation mean; None takes the dataset's.
+        std: per-channel normalisation std; None takes the dataset's.
+    """
+
+    num_classes: int
+    image_size: ClassVar[int]
+    MEAN: ClassVar[tuple[float, float, float]]
+    STD: ClassVar[tuple[float, float, float]]
+
+    def __init__(
+        self,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        val_size: int = 0,
+        seed: int = 0,
+        augment: Augment | None = None,
+        augment_on: Literal["device", "workers"] = "device",
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
+    ):
+        super().__init__()
+        if augment_on not in ("device", "workers"):
+            raise ValueError(f"augment_on={augment_on!r}; expected 'device' or 'workers'")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        if val_size < 0:
+            raise ValueError(f"val_size={val_size} must be >= 0")
+        self.batch_size, self.num_workers, self.val_size, self.seed = batch_size, num_workers, val_size, seed
+        self.augment = Augment() if augment is None else augment
+        self.augment_on = augment_on
+        self.mean = tuple(self.MEAN if mean is None else mean)
+        self.std = tuple(self.STD if std is None else std)
+        self.normalize = normalize(self.mean, self.std)
+        self.splits: dict[str, TensorImages] = {}
+        self.batch_augment: BatchAugment | None = None
+
+    # ------------------------------------------------------------------ to implement
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        """uint8 images ``(N, 3, image_size, image_size)`` and int64 labels ``(N,)`` of a split."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ splits
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        train_images, train_labels = self.load_split("train")
+        test_images, test_labels = self.load_split("test")
+        n = len(train_labels)
+        if self.val_size >= n:
+            raise ValueError(f"val_size={self.val_size} leaves no training images out of {n}")
+        self.splits["test"] = TensorImages(test_images, test_labels)
+        if self.val_size:
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+            val_idx, train_idx = perm[: self.val_size].sort().values, perm[self.val_size :].sort().values
+            self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
+            self.splits["val"] = TensorImages(train_images[val_idx], train_labels[val_idx])
+        else:
+            self.splits["train"] = TensorImages(train_images, train_labels)
+            self.splits["val"] = self.splits["test"]
+        if self.augment_on == "device":
+            self.batch_augment = BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        data = self.splits[split]
+        if self.augment_on == "workers":
+            cfg = self.augment if train else None
+            data = TensorImages(data.images, data.labels, image_transform(cfg, self.image_size, self.mean, self.std))
+            collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
+        else:
+            collate = _batch_collate
+        return DataLoader(
+            data,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Device path: augment training batches, normalise evaluation batches, on the training device."""
+        if self.augment_on != "device":
+            return batch
+        training = self.trainer is not None and self.trainer.training
+        return self.transform_batch(batch, train=training)
+
+    def transform_batch(self, batch: tuple[Tensor, Tensor], train: bool) -> tuple[Tensor, Tensor]:
+        """What the device path does to a uint8 batch: the recipe when training, normalisation otherwise."""
+        images, labels = batch
+        if train:
+            return self.batch_augment(images, labels)
+        return self.normalize(images), labels
+
+    # ------------------------------------------------------------------ reporting
+    def state_summary(self) -> dict[str, Any]:
+        """Sizes and settings, for logs and reports."""
+        return {
+            "dataset": type(self).__name__,
+            "num_classes": self.num_classes,
+            "image_size": self.image_size,
+            **{f"{k}_size": len(v) for k, v in self.splits.items()},
+            "augment_on": self.augment_on,
+            **{f"augment.{k}": v for k, v in dataclasses.asdict(self.augment).items()},
+        }
+
+
+class DiskDataModule(ImageDataModule):
+    """A DataModule whose data lives in ``data_dir`` in the dataset's original format.
+
+    Args:
+        data_dir: folder that holds (or will hold) the dataset's extracted folder.
+        download: fetch the official archive, verify its checksum and extract it, in ``prepare_data``.
+            Data already on disk is used as it is.
+        **kwargs: the shared settings of :class:`ImageDataModule`.
+    """
+
+    def __init__(self, data_dir: str | Path = "data", download: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_dir = Path(data_dir).expanduser()
+        self.download = download
+
+    def missing_files(self) -> list[Path]:
+        """Files or folders the reader needs that are absent."""
+        raise NotImplementedError
+
+    def fetch(self) -> None:
+        """Download and extract the official archive into ``data_dir``."""
+        raise NotImplementedError
+
+    def how_to_get(self) -> str:
+        """One line telling a user how to get the data by hand."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        if self.download and self.missing_files():
+            self.fetch()
+
+    def check_present(self) -> None:
+        """Raise :class:`DataError` naming the folder and the missing files, unless all are there."""
+        missing = self.missing_files()
+        if missing:
+            listed = ", ".join(str(p.relative_to(self.data_dir)) for p in missing)
+            hint = (
+                ""
+                if self.download
+                else " Set download: true (--data.download true) to fetch it, or " + self.how_to_get()
+            )
+            raise DataError(f"{type(self).__name__}: in {self.data_dir} these are missing: {listed}.{hint}")

@@ -1,0 +1,117 @@
+"""A synthetic, offline two-scale classification task: the quickstart's default data.
+
+Each 32x32 RGB image carries two independent factors:
+
+- a coarse factor ``c`` in {0, 1}: one period of a cosine wave spanning the whole image, running along x
+  (c = 0) or along y (c = 1), with a random phase and a random colour tint. A single 4x4 patch sees an almost
+  flat patch; telling the direction needs tokens from across the image.
+- a fine factor ``f`` in {0, ..., 4}: a texture a few pixels wide -- vertical stripes, horizontal stripes, a
+  2 px checkerboard, a diagonal cross-hatch, a lattice of dots (periods of 4 px) -- in a ``window``-px square
+  at a random position.
+
+The label is ``5 * c + f``: 10 balanced classes, and neither scale alone determines the class (the coarse
+factor leaves 5 candidates, the fine factor 2; a classifier blind to one scale cannot pass 50%). Gaussian
+pixel noise sits on top. Every factor is invariant under a horizontal flip and small shifts, so the usual
+crop and flip keep labels intact. Generation is vectorised and deterministic from ``seed``: 12,000 images take
+well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mwa_lightning.data.base import ImageDataModule, Split
+
+NUM_COARSE, NUM_FINE = 2, 5
+
+
+def textures(size: int) -> Tensor:
+    """The five fine textures on a ``size`` x ``size`` grid, values in {-1, +1}: ``(5, size, size)``."""
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    sign = lambda b: b.float() * 2 - 1  # noqa: E731
+    return torch.stack(
+        [
+            sign((x // 2) % 2 == 0),  # vertical stripes, period 4
+            sign((y // 2) % 2 == 0),  # horizontal stripes, period 4
+            sign((x // 2 + y // 2) % 2 == 0),  # checkerboard of 2 px squares
+            sign(((x + y) // 2) % 2 == ((x - y) // 2) % 2),  # diagonal cross-hatch
+            sign((x % 4 == 0) & (y % 4 == 0)),  # dots on a 4 px lattice
+        ]
+    )
+
+
+def make_two_scale(
+    n: int, seed: int, size: int = 32, window: int = 12, noise: float = 0.06
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Generate the task.
+
+    Returns:
+        uint8 images ``(n, 3, size, size)``, labels ``(n,)``, and the coarse and fine factors ``(n,)``.
+    """
+    if not 0 < window <= size:
+        raise ValueError(f"window={window} must lie in [1, size={size}]")
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randint(0, NUM_COARSE, (n,), generator=g)
+    fine = torch.randint(0, NUM_FINE, (n,), generator=g)
+    y, x = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
+    along = torch.where(coarse[:, None, None] == 0, x, y)  # (n, S, S): the wave's axis
+    phase = 2 * math.pi * torch.rand(n, 1, 1, generator=g)
+    wave = 0.5 + 0.22 * torch.cos(2 * math.pi * along / size + phase)  # (n, S, S) in [0.28, 0.72]
+    tint = 0.6 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)  # (n, 3, 1, 1)
+    images = wave[:, None] * tint  # (n, 3, S, S)
+
+    top = torch.randint(0, size - window + 1, (n, 1, 1), generator=g)
+    left = torch.randint(0, size - window + 1, (n, 1, 1), generator=g)
+    inside = (y >= top) & (y < top + window) & (x >= left) & (x < left + window)  # (n, S, S)
+    amplitude = 0.10 + 0.06 * torch.rand(n, 1, 1, generator=g)
+    images = images + (amplitude * textures(size)[fine] * inside)[:, None]
+    images = images + noise * torch.randn(images.shape, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return images, coarse * NUM_FINE + fine, coarse, fine
+
+
+class SyntheticDataModule(ImageDataModule):
+    """The two-scale synthetic task (module docstring), generated in memory: the offline default.
+
+    Args:
+        num_train: training images.
+        num_test: test images (an independent draw).
+        data_seed: seed of the generator; train and test use ``data_seed`` and ``data_seed + 1``.
+        window: side of the fine texture's square, in pixels.
+        noise: standard deviation of the pixel noise (on a [0, 1] scale).
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+    """
+
+    num_classes = NUM_COARSE * NUM_FINE
+    image_size = 32
+    MEAN = (0.4, 0.4, 0.4)
+    STD = (0.16, 0.16, 0.16)
+
+    def __init__(
+        self,
+        num_train: int = 10_000,
+        num_test: int = 2_000,
+        data_seed: int = 0,
+        window: int = 12,
+        noise: float = 0.06,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.num_train, self.num_test, self.data_seed = num_train, num_test, data_seed
+        self.window, self.noise = window, noise
+
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        n, seed = (self.num_train, self.data_seed) if split == "train" else (self.num_test, self.data_seed + 1)
+        images, labels, _, _ = make_two_scale(n, seed, self.image_size, self.window, self.noise)
+        return images, labels
+
+    @property
+    def classes(self) -> list[str]:
+        waves, tex = ("x-wave", "y-wave"), ("v-stripes", "h-stripes", "checker", "cross-hatch", "dots")
+        return [f"{w}+{t}" for w in waves for t in tex]

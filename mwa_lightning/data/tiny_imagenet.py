@@ -1,0 +1,172 @@
+"""Tiny-ImageNet-200 (Le & Yang, 2015, CS231n): 200 ImageNet classes at 64x64 px.
+
+Read from the official zip's layout (``tiny-imagenet-200/``): ``wnids.txt`` (one class id per line, the label
+order), ``train/<wnid>/images/*.JPEG`` (500 per class), ``val/images/*.JPEG`` with ``val/val_annotations.txt``
+(file, wnid, box; 50 per class) -- the labelled split used as the test split, as is customary; ``test/`` has no
+labels and is not read. Some JPEGs are greyscale and are decoded to RGB.
+
+Decoding 110,000 JPEGs every epoch would starve a GPU, so each split is decoded once (in parallel threads)
+into a uint8 tensor cache ``.uint8-cache/<split>.pt`` beside the data (or under ``cache_dir``). The cache
+records a fingerprint of the sources -- every file's path, size and modification time, and the contents of
+``wnids.txt`` and ``val_annotations.txt`` -- and is rebuilt when that changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.datasets.utils import download_and_extract_archive
+
+from mwa_lightning.data.base import DataError, DiskDataModule, Split
+
+log = logging.getLogger(__name__)
+
+URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+ZIP_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
+CACHE_VERSION = 1
+
+
+def decode(path: Path, size: int) -> Tensor:
+    """An RGB uint8 ``(3, size, size)`` image from a JPEG file, naming the file when it is unreadable."""
+    try:
+        with Image.open(path) as im:
+            image = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)  # (3, H, W)
+    except Exception as e:
+        raise DataError(f"{path} is truncated or not a readable JPEG ({type(e).__name__}: {e})") from e
+    if image.shape != (3, size, size):
+        raise DataError(f"{path}: expected a {size}x{size} image, got {tuple(image.shape[1:])}")
+    return image
+
+
+class TinyImageNetDataModule(DiskDataModule):
+    """Tiny-ImageNet-200: 100,000 train and 10,000 labelled validation (used as test) images, 64x64 px.
+
+    ``data_dir`` holds ``tiny-imagenet-200/``.
+
+    Args:
+        cache_dir: where the decoded uint8 cache goes; None puts it beside the data
+            (``tiny-imagenet-200/.uint8-cache/``).
+        decode_threads: threads decoding JPEGs when the cache is (re)built.
+        **kwargs: ``data_dir``, ``download`` and the shared settings.
+    """
+
+    num_classes = 200
+    image_size = 64
+    MEAN = (0.4802, 0.4481, 0.3975)
+    STD = (0.2770, 0.2691, 0.2821)
+
+    def __init__(self, cache_dir: str | Path | None = None, decode_threads: int = 8, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self.decode_threads = decode_threads
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / "tiny-imagenet-200"
+
+    def missing_files(self) -> list[Path]:
+        needed = ["wnids.txt", "train", "val/images", "val/val_annotations.txt"]
+        return [self.folder / n for n in needed if not (self.folder / n).exists()]
+
+    def fetch(self) -> None:
+        download_and_extract_archive(URL, download_root=str(self.data_dir), md5=ZIP_MD5)
+
+    def how_to_get(self) -> str:
+        return f"fetch {URL} (md5 {ZIP_MD5}) and unzip it into {self.data_dir}."
+
+    # ------------------------------------------------------------------ the file listing
+    def wnids(self) -> list[str]:
+        wnids = (self.folder / "wnids.txt").read_text().split()
+        if len(set(wnids)) != len(wnids) or not wnids:
+            raise DataError(f"{self.folder / 'wnids.txt'}: expected distinct class ids, one per line")
+        return wnids
+
+    def listing(self, split: Split) -> list[tuple[Path, int]]:
+        """(JPEG path, label) of every image of a split, checking the class folders against ``wnids.txt``."""
+        self.check_present()
+        wnids = self.wnids()
+        index = {w: i for i, w in enumerate(wnids)}
+        if split == "train":
+            train = self.folder / "train"
+            folders = {p.name for p in train.iterdir() if p.is_dir()}
+            if missing := sorted(set(wnids) - folders):
+                raise DataError(f"{train}: class folders listed in wnids.txt are missing: {', '.join(missing)}")
+            if extra := sorted(folders - set(wnids)):
+                raise DataError(f"{train}: class folders not listed in wnids.txt: {', '.join(extra)}")
+            items = []
+            for w in wnids:
+                images = train / w / "images"
+                files = sorted(images.glob("*.JPEG")) if images.is_dir() else []
+                if not files:
+                    raise DataError(f"{images}: class folder {w} holds no JPEG images")
+                items += [(f, index[w]) for f in files]
+            return items
+        annotations = self.folder / "val" / "val_annotations.txt"
+        items = []
+        for line_no, line in enumerate(annotations.read_text().splitlines(), 1):
+            fields = line.split("\t")
+            if len(fields) < 2:
+                raise DataError(f"{annotations}:{line_no}: expected '<file>\\t<wnid>\\t...', got {line!r}")
+            name, wnid = fields[0], fields[1]
+            if wnid not in index:
+                raise DataError(f"{annotations}:{line_no}: class {wnid} is not listed in wnids.txt")
+            items.append((self.folder / "val" / "images" / name, index[wnid]))
+        if missing := [str(p) for p, _ in items if not p.is_file()]:
+            raise DataError(f"{len(missing)} annotated validation images are missing, e.g. {missing[0]}")
+        return items
+
+    def fingerprint(self, items: list[tuple[Path, int]]) -> str:
+        h = hashlib.sha1(f"v{CACHE_VERSION}".encode())
+        h.update((self.folder / "wnids.txt").read_bytes())
+        h.update((self.folder / "val" / "val_annotations.txt").read_bytes())
+        for path, label in items:
+            st = path.stat()
+            h.update(f"{path.relative_to(self.folder)}|{label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ decoding and the cache
+    def cache_path(self, split: Split) -> Path:
+        return (self.cache_dir or self.folder / ".uint8-cache") / f"{split}.pt"
+
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        items = self.listing(split)
+        fingerprint = self.fingerprint(items)
+        path = self.cache_path(split)
+        if path.is_file():
+            try:
+                cached = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                if cached.get("fingerprint") == fingerprint:
+                    return cached["images"], cached["labels"]
+                log.info("Tiny-ImageNet %s: sources changed since %s was written; decoding again", split, path)
+            except Exception as e:  # a damaged cache is rebuilt, not fatal
+                log.warning("Tiny-ImageNet %s: cache %s is unreadable (%s); decoding again", split, path, e)
+        with ThreadPoolExecutor(max(1, self.decode_threads)) as pool:
+            images = torch.stack(list(pool.map(lambda item: decode(item[0], self.image_size), items)))
+        labels = torch.tensor([label for _, label in items], dtype=torch.int64)
+        self.write_cache(path, {"fingerprint": fingerprint, "images": images, "labels": labels})
+        return images, labels
+
+    @staticmethod
+    def write_cache(path: Path, payload: dict[str, Any]) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("could not write the Tiny-ImageNet cache %s (%s); set cache_dir to a writable folder", path, e)
+
+    @property
+    def classes(self) -> list[str]:
+        """wnids in label order."""
+        self.check_present()
+        return self.wnids()
