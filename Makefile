@@ -17,10 +17,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-.PHONY: help install test test-slow lint format bench clean
+RUN := $(PY) -m mwa_lightning
+DATASET ?= cifar10
+MIXERS ?= attention afno gfn mwa
+CONFIG ?= configs/baselines/cifar10/mwa.yaml
+DATA_DIR ?=
+# extra command-line arguments for the training targets, e.g. ARGS="--config configs/trainer/bf16.yaml"
+ARGS ?=
+DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
+
+.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations ddp tensorboard
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## make the virtual environment .venv and install the package with its dev tools
 
@@ -40,6 +49,25 @@ format: install ## apply ruff's fixes and formatting
 
 bench: install ## benchmark mixers, the Haar fast path and model sizes (table + CSV under bench_results/)
 	$(PY) -m mwa_lightning.bench
+
+quickstart: install ## train a small MWA ViT on the synthetic task on this CPU (about a minute), logs/quickstart/
+	$(RUN) fit --config configs/quickstart.yaml $(ARGS)
+
+cifar10-cpu: install ## a small MWA ViT on CIFAR-10 in <= 10 CPU minutes (DATA_DIR=folder holding cifar-10-batches-py)
+	$(RUN) fit --config configs/cifar10_cpu.yaml $(DATA_ARG) $(ARGS)
+
+baselines: install ## the 4 mixers x ViT-S/4 on DATASET (cifar10, cifar100, tiny_imagenet), one after another
+	@test -d configs/baselines/$(DATASET) || { echo "unknown DATASET=$(DATASET); expected one of: $$(ls configs/baselines)"; exit 2; }
+	set -e; for m in $(MIXERS); do $(RUN) fit --config configs/baselines/$(DATASET)/$$m.yaml $(DATA_ARG) $(ARGS); done
+
+ablations: install ## every MWA ablation in configs/ablations/ (CIFAR-10, ViT-S/4), one after another
+	set -e; for c in configs/ablations/*.yaml; do $(RUN) fit --config $$c $(DATA_ARG) $(ARGS); done
+
+ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/trainer/ddp.yaml)
+	$(RUN) fit --config $(CONFIG) --config configs/trainer/ddp.yaml $(DATA_ARG) $(ARGS)
+
+tensorboard: install ## serve TensorBoard on logs/ (http://localhost:6006)
+	$(VENV)/bin/tensorboard --logdir logs --port 6006
 
 clean: ## remove the virtual environment and caches (keeps logs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

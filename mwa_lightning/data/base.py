@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from mwa_lightning.data.augment import Augment, BatchAugment, BatchMix, MixCollate, image_transform, normalize
 
@@ -54,6 +55,24 @@ class TensorImages(Dataset):
 def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """Collate of the device path: :meth:`TensorImages.__getitems__` already returns the batch."""
     return batch
+
+
+class SeededLoader(DataLoader):
+    """A DataLoader that reseeds its generator at the start of every pass from ``next_seed()``.
+
+    The generator drives both the shuffling (a ``RandomSampler`` built on it) and the seeds of the worker
+    processes, so what a pass draws depends only on the seed it is handed. The owner keeps the pass count in
+    its checkpointed state: a resumed run replays the passes of an uninterrupted one exactly.
+    """
+
+    def __init__(self, *args: Any, next_seed: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.next_seed = next_seed
+
+    def __iter__(self):
+        if self.next_seed is not None and self.generator is not None:
+            self.generator.manual_seed(self.next_seed())
+        return super().__iter__()
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -103,6 +122,20 @@ class ImageDataModule(L.LightningDataModule):
         self.normalize = normalize(self.mean, self.std)
         self.splits: dict[str, TensorImages] = {}
         self.batch_augment: BatchAugment | None = None
+        self.train_passes = 0  # passes over the training split so far; checkpointed
+
+    # ------------------------------------------------------------------ checkpointed state
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_passes": self.train_passes}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.train_passes = int(state_dict.get("train_passes", 0))
+
+    def next_train_seed(self) -> int:
+        """Seed of the next training pass: a function of (seed, pass number) alone."""
+        seed = int(np.random.SeedSequence([self.seed, self.train_passes]).generate_state(1)[0])
+        self.train_passes += 1
+        return seed
 
     # ------------------------------------------------------------------ to implement
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
@@ -139,15 +172,19 @@ class ImageDataModule(L.LightningDataModule):
             collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
         else:
             collate = _batch_collate
-        return DataLoader(
-            data,
+        common = dict(
             batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=collate,
+        )
+        if not train:
+            return DataLoader(data, persistent_workers=self.num_workers > 0, **common)
+        # training: shuffled from a generator reseeded every pass; fresh workers each pass take fresh seeds
+        generator = torch.Generator()
+        sampler = RandomSampler(data, generator=generator)
+        return SeededLoader(
+            data, sampler=sampler, generator=generator, drop_last=True, next_seed=self.next_train_seed, **common
         )
 
     def train_dataloader(self) -> DataLoader:

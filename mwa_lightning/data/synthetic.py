@@ -13,7 +13,7 @@ The label is ``5 * c + f``: 10 balanced classes, and neither scale alone determi
 factor leaves 5 candidates, the fine factor 2; a classifier blind to one scale cannot pass 50%). Gaussian
 pixel noise sits on top. Every factor is invariant under a horizontal flip and small shifts, so the usual
 crop and flip keep labels intact. Generation is vectorised and deterministic from ``seed``: 12,000 images take
-well under a second.
+about a second.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def textures(size: int) -> Tensor:
 
 
 def make_two_scale(
-    n: int, seed: int, size: int = 32, window: int = 12, noise: float = 0.06
+    n: int, seed: int, size: int = 32, window: int = 10, noise: float = 0.08
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Generate the task.
 
@@ -98,8 +98,8 @@ class SyntheticDataModule(ImageDataModule):
         num_train: int = 10_000,
         num_test: int = 2_000,
         data_seed: int = 0,
-        window: int = 12,
-        noise: float = 0.06,
+        window: int = 10,
+        noise: float = 0.08,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)

@@ -15,7 +15,7 @@ def predict_coarse(images: torch.Tensor) -> torch.Tensor:
     return (along_y > along_x).long()
 
 
-def predict_fine(images: torch.Tensor, window: int = 12) -> torch.Tensor:
+def predict_fine(images: torch.Tensor, window: int = 10) -> torch.Tensor:
     """Texture by matched filtering of the high-passed image, over every window position and lattice phase."""
     grey = images.float().mean(1, keepdim=True)
     high = grey - F.avg_pool2d(F.pad(grey, (2, 2, 2, 2), mode="replicate"), 5, stride=1)  # (n, 1, S, S)

@@ -90,6 +90,10 @@ class AFNO(nn.Module):
         self.keep_all = len(rows) == H and self.keep_w == W // 2 + 1
         self.register_buffer("keep_rows", rows, persistent=False)
 
+    def no_weight_decay(self) -> set[str]:
+        """The complex biases are biases: exempt from weight decay."""
+        return {"b1", "b2"}
+
     def extra_repr(self) -> str:
         return f"num_blocks={self.num_blocks}, sparsity_threshold={self.sparsity_threshold}, keep_all={self.keep_all}"
 

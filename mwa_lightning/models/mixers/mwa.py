@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -132,6 +133,9 @@ class MultiscaleWaveletAttention(nn.Module):
             self.skip3x3 = nn.Conv2d(dim, dim, 3, padding=1, groups=g3)
         else:
             self.skip1x1 = self.skip3x3 = None
+        # the convs see channels-last grids, so their weight gradients come out channels last: store the weights
+        # the same way (DDP's gradient buckets expect the parameters' own strides)
+        self.to(memory_format=torch.channels_last)
 
     def _wavelet_conv(self, level: int, z: Tensor) -> Tensor:
         """GELU(conv(z)) on one band stack ``(nb, B, h, w, C)``."""

@@ -1,0 +1,173 @@
+"""ImageClassifier: the LightningModule that trains a :class:`~mwa_lightning.models.VisionTransformer`.
+
+The recipe is the MWA paper's (its settings match the AFNO repository's CIFAR script): AdamW with lr 5e-4 and
+weight decay 0.05, a per-step linear warm-up over 5 epochs then cosine decay to 1e-5, label smoothing 0.1 on
+targets that may be MixUp/CutMix soft labels, gradient clipping at 1.0 (a Trainer setting in the configs).
+
+Weight decay: none on norms, biases (any 1-d parameter) and the position embedding, nor on what a module
+lists in ``no_weight_decay()`` (AFNO's complex biases b1/b2). The spectral and wavelet filter weights --
+GFNet's complex filter, AFNO's block MLP weights, MWA's convolution kernels -- are decayed like any weight
+matrix, as GFNet's and AFNO's own training code does (timm's rule: parameters of 2 or more dimensions).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from mwa_lightning.flops import model_flops
+from mwa_lightning.models import VisionTransformer
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay for weights of 2+ dims, none for 1-d parameters and ``no_weight_decay()`` names."""
+    skip: set[str] = set()
+    for prefix, module in model.named_modules():
+        if hasattr(module, "no_weight_decay"):
+            skip |= {f"{prefix}.{n}" if prefix else n for n in module.no_weight_decay()}
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class ImageClassifier(L.LightningModule):
+    """A ViT image classifier with the paper's optimisation recipe.
+
+    Args:
+        num_classes: classes; linked from the DataModule by the command line.
+        image_size: input side in pixels; linked from the DataModule by the command line.
+        lr: peak AdamW learning rate.
+        weight_decay: AdamW weight decay (see the module docstring for what is exempt).
+        betas: AdamW betas.
+        warmup_epochs: linear warm-up length, stepped per batch.
+        min_lr: learning rate at the end of the cosine decay.
+        label_smoothing: label smoothing of the cross-entropy (also applied to soft targets).
+        compile: ``torch.compile`` the backbone.
+        **backbone: keyword arguments of :class:`~mwa_lightning.models.VisionTransformer`: ``mixer`` (the
+            token mixer's class or class path with init args), ``size``, ``depth``, ``embed_dim``,
+            ``patch_size``, ``drop_path_rate``, ...
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        image_size: int = 32,
+        lr: float = 5e-4,
+        weight_decay: float = 0.05,
+        betas: tuple[float, float] = (0.9, 0.999),
+        warmup_epochs: float = 5.0,
+        min_lr: float = 1e-5,
+        label_smoothing: float = 0.1,
+        compile: bool = False,
+        **backbone: Any,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = VisionTransformer(num_classes=num_classes, image_size=image_size, **backbone)
+        self.train_loss = MeanMetric()
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.test_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # survives a resume
+
+    def setup(self, stage: str) -> None:
+        # FLOPs per image, forward (evaluation) and forward + backward (training), for ThroughputMonitor
+        self.flops_per_sample = {"eval": model_flops(self.net, self.net.image_size, self.net.in_chans)}
+        if stage == "fit":
+            self.flops_per_sample["train"] = model_flops(self.net, self.net.image_size, self.net.in_chans, True)
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and self.net._compiled_call_impl is None:
+            self.net.compile()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+    def _count_flops(self, kind: str, images: Tensor) -> None:
+        if kind in getattr(self, "flops_per_sample", {}):
+            self.flops_per_batch = self.flops_per_sample[kind] * images.shape[0]
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Cross-entropy with label smoothing; ``targets`` are class indices or (soft) class probabilities."""
+        return F.cross_entropy(logits.float(), targets, label_smoothing=self.hparams.label_smoothing)
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, targets = batch
+        self._count_flops("train", images)
+        loss = self.loss(self(images), targets)
+        if not torch.isfinite(loss):
+            last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
+                f"(batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "
+                "Lower model.lr, raise model.warmup_epochs, or check the data."
+            )
+        self.train_loss(loss.detach())
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        images, labels = batch
+        self._count_flops("eval", images)
+        logits = self(images)
+        top1, top5 = getattr(self, f"{stage}_top1"), getattr(self, f"{stage}_top5")
+        top1(logits, labels)
+        top5(logits, labels)
+        self.log(f"{stage}/loss", self.loss(logits, labels), sync_dist=True)
+        self.log(f"{stage}/acc", top1, prog_bar=True)
+        self.log(f"{stage}/acc_top5", top5)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_top1.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self(batch[0]).softmax(-1)
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [n for n, p in self.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise NonFiniteLossError(f"refusing to checkpoint non-finite parameters: {', '.join(bad[:5])}")
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(parameter_groups(self.net, hp.weight_decay), lr=hp.lr, betas=hp.betas)
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("the cosine schedule needs a length: set trainer.max_epochs or trainer.max_steps")
+        total = max(1, int(total))
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else None
+        warmup = min(round(total * hp.warmup_epochs / epochs) if epochs else 0, total - 1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup, eta_min=hp.min_lr)
+        scheduler = cosine
+        if warmup > 0:
+            ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup)
+            scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

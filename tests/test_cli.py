@@ -1,0 +1,216 @@
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch.strategies import DDPStrategy
+
+from mwa_lightning.cli import MWACLI, main
+from mwa_lightning.data import ImageDataModule
+from mwa_lightning.module import ImageClassifier
+from tests.helpers import ROOT, reported_metrics, run_cli
+
+CONFIGS = ROOT / "configs"
+EXPERIMENTS = sorted(p for p in CONFIGS.rglob("*.yaml") if "experiment" in yaml.safe_load(p.read_text()))
+OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+
+
+def tiny_config(tmp_path: Path, **extra) -> Path:
+    """A seconds-long run on the synthetic task."""
+    config = {
+        "experiment": "tiny",
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_epochs": 2,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "log_every_n_steps": 1,
+        },
+        "data": {
+            "class_path": "mwa_lightning.data.SyntheticDataModule",
+            "init_args": {"num_train": 96, "num_test": 40, "batch_size": 16},
+        },
+        "model": {
+            "size": "tiny",
+            "depth": 1,
+            "lr": 3e-3,
+            "warmup_epochs": 0.5,
+            "mixer": {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention"},
+        },
+    }
+    for key, value in extra.items():
+        section, _, name = key.partition(".")
+        config[section][name] = value
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def instantiate(*args: str) -> MWACLI:
+    return main(list(args), run=False)
+
+
+@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_every_experiment_config_parses_and_instantiates(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = instantiate("--config", str(config))
+    assert isinstance(cli.model, ImageClassifier) and isinstance(cli.datamodule, ImageDataModule)
+    assert cli.model.hparams.num_classes == cli.datamodule.num_classes  # linked, not written twice
+    assert cli.model.net.image_size == cli.datamodule.image_size
+    assert cli.config.experiment == yaml.safe_load(config.read_text())["experiment"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = CONFIGS / "baselines" / "cifar10" / "mwa.yaml"
+    settings = yaml.safe_load(overlay.read_text())["trainer"]
+    args = ["--config", str(base), "--config", str(overlay)]
+    if settings.get("accelerator") == "gpu":  # check the wiring on this CPU: one process, gloo
+        args += ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
+    cli = instantiate(*args)
+    assert cli.trainer.max_epochs == 300 and cli.trainer.gradient_clip_val == 1.0  # the experiment's settings stay
+    if "strategy" in settings:
+        assert isinstance(cli.trainer.strategy, DDPStrategy)
+    if "num_nodes" in settings:
+        assert cli.trainer.num_nodes == settings["num_nodes"]
+    if "precision" in settings:
+        assert cli.trainer.precision == settings["precision"]
+
+
+def test_every_yaml_is_an_experiment_an_overlay_or_included():
+    included = set()
+    for config in EXPERIMENTS:
+        text = config.read_text()
+        for value in yaml.safe_load(text).values():
+            refs = [value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []
+            included |= {(config.parent / r).resolve() for r in refs if isinstance(r, str) and r.endswith(".yaml")}
+    orphans = set(CONFIGS.rglob("*.yaml")) - set(EXPERIMENTS) - set(OVERLAYS) - included
+    assert not orphans, f"configs nothing uses: {sorted(map(str, orphans))}"
+    for path in included:
+        assert path.is_file(), f"an experiment includes {path}, which does not exist"
+
+
+@pytest.mark.parametrize("mixer", ["SelfAttention", "AFNO", "GlobalFilter", "MultiscaleWaveletAttention"])
+def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(
+        [
+            "fit",
+            "--config",
+            str(tiny_config(tmp_path)),
+            "--trainer.fast_dev_run",
+            "true",
+            "--model.mixer",
+            f"mwa_lightning.models.{mixer}",
+        ]
+    )
+
+
+def test_run_folder_holds_config_checkpoints_and_events(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", str(tiny_config(tmp_path)), "--experiment", "group/name"])
+    run = tmp_path / "logs" / "group" / "name" / "version_0"
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert list(run.glob("events.out.tfevents.*"))
+    assert list((run / "checkpoints").glob("best-epoch*.ckpt"))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["seed_everything"] == 0 and "num_classes" not in saved["model"]
+    out = capsys.readouterr().out
+    assert "run folder: logs/group/name/version_0" in out and "val/acc=" in out
+
+
+def test_misspelled_key_fails_naming_it_and_creates_no_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(tmp_path)
+    config.write_text(config.read_text().replace("warmup_epochs", "warmup_epohcs"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config)])
+    assert exit_info.value.code != 0
+    assert "warmup_epohcs" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_quickstart_config_runs_end_to_end_shortened(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "quickstart.yaml"),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "3",
+            "--trainer.limit_val_batches",
+            "2",
+            "--data.init_args.num_train",
+            "512",
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
+    assert (tmp_path / "logs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_two_process_ddp_validates_like_one_process(tmp_path):
+    config = tiny_config(tmp_path)
+    args = [
+        "validate",
+        "--config",
+        str(config),
+        "--data.init_args.num_test",
+        "200",
+        "--data.init_args.batch_size",
+        "25",
+    ]
+    single = run_cli(*args, cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = run_cli(*args, "--trainer.strategy", "ddp", "--trainer.devices", "2", cwd=tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one, two = reported_metrics(single.stdout), reported_metrics(ddp.stdout)
+    assert "val/acc" in one and one["val/acc"] == two["val/acc"] and one["val/acc_top5"] == two["val/acc_top5"]
+    assert abs(one["val/loss"] - two["val/loss"]) < 1e-4
+    assert "Starting with 2 processes" in ddp.stdout + ddp.stderr
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    def fit(folder: Path, *extra: str) -> Path:
+        folder.mkdir()
+        config = tiny_config(folder, **{"trainer.max_epochs": 3})
+        result = run_cli("fit", "--config", str(config), *extra, cwd=folder)
+        return result
+
+    whole = fit(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    marker = tmp_path / "killed.marker"
+    kill = [
+        "--trainer.callbacks+=tests.helpers.KillAt",
+        "--trainer.callbacks.epoch=1",
+        "--trainer.callbacks.batch=3",
+        f"--trainer.callbacks.marker={marker}",
+    ]
+    killed = fit(tmp_path / "killed", *kill)
+    assert killed.returncode == -signal.SIGKILL and marker.exists()
+    run = tmp_path / "killed" / "logs" / "tiny" / "version_0"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0
+
+    resumed = run_cli(
+        "fit",
+        "--config",
+        str(run / "config.yaml"),
+        "--ckpt_path",
+        str(run / "checkpoints" / "last.ckpt"),
+        cwd=tmp_path / "killed",
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not (run.parent / "version_1").exists(), "the resumed run should continue in its own folder"
+    assert reported_metrics(resumed.stdout) == reported_metrics(whole.stdout)
+    a = torch.load(tmp_path / "whole" / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 2
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
