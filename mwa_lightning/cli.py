@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from mwa_lightning.callbacks import EpochSeed, batch_size
 from mwa_lightning.data import ImageDataModule
 from mwa_lightning.module import ImageClassifier, NonFiniteLossError
+from mwa_lightning.runtime import tune_malloc
 
 LOGGER = {
     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -94,6 +95,7 @@ class MWACLI(LightningCLI):
 
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
     """Run the command line (``run=False``: parse and instantiate only, for inspection and tests)."""
+    tune_malloc()
     try:
         return MWACLI(
             ImageClassifier,

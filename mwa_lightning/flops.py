@@ -4,12 +4,16 @@ Convention (PyTorch's): a multiply-add is 2 FLOPs; matmuls, convolutions and att
 work (GELU, norms, adds, softshrink) is not. The MWA paper's table, like fvcore, counts one multiply-add as one
 "FLOP": halve our figures (``macs``) to compare.
 
-What PyTorch's counter misses and this module registers:
+What PyTorch's counter misses or miscounts, and this module supplies (as ``FlopCounterMode``'s custom mapping,
+leaving PyTorch's global registry alone):
 
 - FFTs (``aten._fft_r2c``, ``_fft_c2r``, ``_fft_c2c``): the usual radix-2 estimate, 5 N log2 N real FLOPs for a
   complex transform of N points and half that for a real one (r2c/c2r), per transformed slice.
 - the CPU kernels of ``F.scaled_dot_product_attention`` (``aten._scaled_dot_product_flash_attention_for_cpu``
   and its backward), with PyTorch's own formulas for the GPU kernels.
+- ``aten.convolution_backward`` of grouped convolutions: PyTorch (2.14) counts the weight gradient as if the
+  convolution were dense, ``groups`` times too much (16x for MWA's convs in ViT-S). Both gradients of a
+  convolution cost what its forward does; that is what is counted here.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_backward_flop, sdpa_flop
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, sdpa_backward_flop, sdpa_flop
 
 aten = torch.ops.aten
 
@@ -38,13 +42,19 @@ def _points(shape: Any, dims: Any) -> tuple[int, int]:
     return n, math.prod(shape) // max(n, 1)
 
 
-@register_flop_formula(aten._fft_r2c, get_raw=True)
+def _raw(fn: Callable) -> Callable:
+    """Mark a formula as taking the op's raw arguments (not their shapes)."""
+    fn._get_raw = True
+    return fn
+
+
+@_raw
 def _fft_r2c_flop(input: Tensor, dim: list[int], normalization: int, onesided: bool, **kwargs: Any) -> int:
     n, batch = _points(input.shape, dim)
     return fft_flops(n, batch, real=True)
 
 
-@register_flop_formula(aten._fft_c2r, get_raw=True)
+@_raw
 def _fft_c2r_flop(input: Tensor, dim: list[int], normalization: int, last_dim_size: int, **kwargs: Any) -> int:
     shape = list(input.shape)
     shape[dim[-1]] = last_dim_size
@@ -52,25 +62,52 @@ def _fft_c2r_flop(input: Tensor, dim: list[int], normalization: int, last_dim_si
     return fft_flops(n, batch, real=True)
 
 
-@register_flop_formula(aten._fft_c2c, get_raw=True)
+@_raw
 def _fft_c2c_flop(input: Tensor, dim: list[int], normalization: int, forward: bool, **kwargs: Any) -> int:
     n, batch = _points(input.shape, dim)
     return fft_flops(n, batch, real=False)
 
 
-@register_flop_formula(aten._scaled_dot_product_flash_attention_for_cpu)
 def _sdpa_cpu_flop(query_shape, key_shape, value_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
     return sdpa_flop(query_shape, key_shape, value_shape)
 
 
-@register_flop_formula(aten._scaled_dot_product_flash_attention_for_cpu_backward)
 def _sdpa_cpu_backward_flop(grad_out_shape, query_shape, key_shape, value_shape, *args: Any, **kwargs: Any) -> int:
     return sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _conv_backward_flop(
+    grad_out_shape,
+    x_shape,
+    w_shape,
+    _bias,
+    _stride,
+    _padding,
+    _dilation,
+    transposed,
+    _output_padding,
+    _groups,
+    output_mask,
+    *args: Any,
+    **kwargs: Any,
+) -> int:
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)  # w_shape holds C_in / groups
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+CUSTOM_FLOPS = {
+    aten._fft_r2c: _fft_r2c_flop,
+    aten._fft_c2r: _fft_c2r_flop,
+    aten._fft_c2c: _fft_c2c_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward_flop,
+    aten.convolution_backward: _conv_backward_flop,
+}
+
+
 def count_flops(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
     """FLOPs of running ``fn()`` (forward, and backward if ``fn`` calls it), total and by operator."""
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
         fn()
     by_op: dict[str, int] = {}
     for ops in counter.get_flop_counts().values():

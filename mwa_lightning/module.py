@@ -92,6 +92,12 @@ class ImageClassifier(L.LightningModule):
         if stage == "fit":
             self.flops_per_sample["train"] = model_flops(self.net, self.net.image_size, self.net.in_chans, True)
 
+    def on_fit_start(self) -> None:
+        """Record the model's size and cost once per run, for reports."""
+        if self.logger is not None:
+            flops = self.flops_per_sample["eval"]
+            self.logger.log_metrics({"model/params": float(self.net.num_params()), "model/flops": float(flops)}, 0)
+
     def configure_model(self) -> None:
         if self.hparams.compile and self.net._compiled_call_impl is None:
             self.net.compile()

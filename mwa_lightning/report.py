@@ -1,0 +1,283 @@
+"""Tabulate training runs: ``python -m mwa_lightning.report DIR [--out OUT]``.
+
+Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
+files) becomes a row: experiment, mixer and its non-default options, backbone, dataset, epochs, best and last
+validation top-1/top-5, parameters, FLOPs per image, median training throughput. Runs whose configs differ only
+in the seed (``seed_everything``) are grouped, their figures given as mean +- std. Writes ``report.md``,
+``report.csv`` and ``curves.png`` (validation top-1 and training loss against epochs, a line per group) to OUT
+(default: DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import importlib
+import inspect
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+SCALARS = (
+    "val/acc",
+    "val/acc_top5",
+    "epoch",
+    "train/samples_per_sec",
+    "train/loss_epoch",
+    "model/params",
+    "model/flops",
+)
+
+
+@dataclass
+class Run:
+    """One run folder: its config and the scalars it logged (tag -> [(step, value)])."""
+
+    path: Path
+    config: dict[str, Any]
+    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def experiment(self) -> str:
+        return self.config.get("experiment", self.path.parent.name)
+
+    def series(self, tag: str) -> list[float]:
+        return [v for _, v in sorted(self.scalars.get(tag, []))]
+
+    def by_epoch(self, tag: str) -> list[float]:
+        """Values of an epoch-level metric, one per epoch in order (the last value logged at each step)."""
+        epochs = dict(self.scalars.get("epoch", []))
+        per_epoch: dict[int, float] = {}
+        for step, value in sorted(self.scalars.get(tag, [])):
+            per_epoch[int(epochs.get(step, len(per_epoch)))] = value
+        return [per_epoch[e] for e in sorted(per_epoch)]
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Run folders under ``root``, each with its config and scalars."""
+    runs = []
+    for config_path in sorted(root.rglob("config.yaml")):
+        folder = config_path.parent
+        events = sorted(folder.glob("events.out.tfevents.*"))
+        if not events:
+            continue
+        config = yaml.safe_load(config_path.read_text()) or {}
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = set(acc.Tags().get("scalars", []))
+        scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in SCALARS if t in tags}
+        runs.append(Run(folder, config, scalars))
+    return runs
+
+
+def _short(class_path: str | None) -> str:
+    return (class_path or "?").rsplit(".", 1)[-1]
+
+
+def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
+    """(mixer class name, its options that differ from the class defaults)."""
+    mixer = model.get("mixer") or {}
+    if isinstance(mixer, str):
+        return _short(mixer), ""
+    class_path, init_args = mixer.get("class_path"), mixer.get("init_args") or {}
+    defaults: dict[str, Any] = {}
+    try:
+        module, name = class_path.rsplit(".", 1)
+        signature = inspect.signature(getattr(importlib.import_module(module), name))
+        defaults = {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+    except (AttributeError, ImportError, ValueError):
+        pass
+    options = [f"{k}={v}" for k, v in sorted(init_args.items()) if k not in defaults or defaults[k] != v]
+    return _short(class_path), ", ".join(options)
+
+
+def backbone_description(model: dict[str, Any]) -> str:
+    name = f"ViT-{model.get('size', 'S')}/{model.get('patch_size', 4)}"
+    extra = [f"{k}={model[k]}" for k in ("depth", "embed_dim") if model.get(k) is not None]
+    return name + (f" ({', '.join(extra)})" if extra else "")
+
+
+def group_key(run: Run) -> str:
+    """The run's config without what changes between seeds of one experiment."""
+    config = copy.deepcopy(run.config)
+    for key in ("seed_everything", "ckpt_path"):
+        config.pop(key, None)
+    logger = (config.get("trainer") or {}).get("logger")
+    if isinstance(logger, dict):
+        (logger.get("init_args") or {}).pop("version", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per group of seeds."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(group_key(run), []).append(run)
+    rows = []
+    for members in groups.values():
+        first = members[0]
+        model = first.config.get("model") or {}
+        mixer, options = mixer_description(model)
+        data = first.config.get("data") or {}
+        per_run = {
+            "best_top1": [max(r.series("val/acc"), default=math.nan) for r in members],
+            "last_top1": [(r.by_epoch("val/acc") or [math.nan])[-1] for r in members],
+            "best_top5": [max(r.series("val/acc_top5"), default=math.nan) for r in members],
+            "last_top5": [(r.by_epoch("val/acc_top5") or [math.nan])[-1] for r in members],
+            "epochs": [max(r.series("epoch"), default=-1.0) + 1 for r in members],
+            "images_per_s": [statistics.median(r.series("train/samples_per_sec") or [math.nan]) for r in members],
+        }
+        params = (first.series("model/params") or [math.nan])[0]
+        flops = (first.series("model/flops") or [math.nan])[0]
+        row: dict[str, Any] = {
+            "experiment": first.experiment,
+            "mixer": mixer,
+            "options": options,
+            "backbone": backbone_description(model),
+            "dataset": _short(data.get("class_path")).removesuffix("DataModule"),
+            "seeds": ",".join(str(r.config.get("seed_everything")) for r in members),
+            "runs": len(members),
+            "params_M": params / 1e6,
+            "GFLOPs": flops / 1e9,
+        }
+        for name, values in per_run.items():
+            row[f"{name}_mean"], row[f"{name}_std"] = _stats(values)
+        row["folders"] = " ".join(str(r.path) for r in members)
+        row["_runs"] = members
+        rows.append(row)
+    rows.sort(key=lambda r: (r["dataset"], r["experiment"]))
+    return rows
+
+
+def _pm(row: dict[str, Any], name: str, scale: float = 100.0, digits: int = 2) -> str:
+    mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+    if math.isnan(mean):
+        return "-"
+    text = f"{scale * mean:.{digits}f}"
+    return text + (f" ± {scale * std:.{digits}f}" if row["runs"] > 1 else "")
+
+
+def _num(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+MD_COLUMNS = (
+    "experiment",
+    "mixer",
+    "options",
+    "backbone",
+    "dataset",
+    "runs",
+    "epochs",
+    "best top-1 %",
+    "last top-1 %",
+    "best top-5 %",
+    "last top-5 %",
+    "params (M)",
+    "GFLOPs",
+    "images/s",
+)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
+    for r in rows:
+        cells = [
+            r["experiment"],
+            r["mixer"],
+            r["options"] or "-",
+            r["backbone"],
+            r["dataset"],
+            str(r["runs"]),
+            _pm(r, "epochs", 1, 0),
+            _pm(r, "best_top1"),
+            _pm(r, "last_top1"),
+            _pm(r, "best_top5"),
+            _pm(r, "last_top5"),
+            _num(r["params_M"], 2),
+            _num(r["GFLOPs"], 3),
+            _pm(r, "images_per_s", 1, 0),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    fields = [k for k in rows[0] if not k.startswith("_")]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend (e.g. a notebook's) alone
+
+    fig = Figure(figsize=(11, 4))
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for row in rows:
+        label = f"{row['experiment']} ({row['runs']} run{'s' if row['runs'] > 1 else ''})"
+        for ax, tag in ((acc_ax, "val/acc"), (loss_ax, "train/loss_epoch")):
+            curves = [r.by_epoch(tag) for r in row["_runs"]]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            n = min(map(len, curves))
+            mean = [statistics.fmean(c[i] for c in curves) for i in range(n)]
+            ax.plot(range(1, n + 1), mean, label=label)
+    acc_ax.set(xlabel="epoch", ylabel="validation top-1", title="validation accuracy (mean over seeds)")
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="training loss (mean over seeds)")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(True, alpha=0.3)
+    acc_ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
+    """Find the runs under ``root``, write report.md, report.csv and curves.png to ``out``, return the rows."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    runs = find_runs(root)
+    if not runs:
+        raise FileNotFoundError(f"no runs under {root}: expected folders with config.yaml and TensorBoard events")
+    rows = summarize(runs)
+    out = out or root
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown(rows))
+    write_csv(rows, out / "report.csv")
+    plot_curves(rows, out / "curves.png")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mwa_lightning.report", description=__doc__.split("\n")[0])
+    parser.add_argument("dir", type=Path, help="folder to search for runs (e.g. logs/)")
+    parser.add_argument("--out", type=Path, default=None, help="where report.md, report.csv, curves.png go")
+    args = parser.parse_args(argv)
+    try:
+        rows = report(args.dir, args.out)
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    out = args.out or args.dir
+    print(markdown(rows))
+    print(f"wrote {out / 'report.md'}, {out / 'report.csv'}, {out / 'curves.png'} ({len(rows)} groups)")
+
+
+if __name__ == "__main__":
+    main()
