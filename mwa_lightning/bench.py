@@ -45,7 +45,7 @@ from mwa_lightning.data import Augment, CIFAR10DataModule
 from mwa_lightning.flops import model_flops
 from mwa_lightning.models import AFNO, GlobalFilter, MultiscaleWaveletAttention, SelfAttention, VisionTransformer
 from mwa_lightning.models.transforms import haar_dwt2, haar_idwt2
-from mwa_lightning.runtime import tune_malloc
+from mwa_lightning.runtime import malloc_returns_memory, tune_malloc
 
 MIXERS: dict[str, type[nn.Module]] = {
     "attention": SelfAttention,
@@ -122,8 +122,9 @@ def _current_rss() -> int:
 
 def _rss_growth(build: Callable[[], Callable[[], None]]) -> float:
     """Peak resident-set growth over one call of a freshly built step, sampled every 0.5 ms and checked
-    against the kernel's high-water mark. The process keeps glibc's default malloc, which returns large
-    freed blocks to the system, so the resident set follows the live tensors."""
+    against the kernel's high-water mark; malloc set to return freed blocks at once, so that the resident set
+    follows the live tensors."""
+    malloc_returns_memory()
     step = build()
     gc.collect()
     base = _current_rss()
@@ -367,7 +368,10 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
             mine = [r for r in rows if r["mixer"] == name]
             ax.plot([r["tokens_per_image"] for r in mine], [r[key] for r in mine], marker="o", label=name)
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if key == "us_per_token":
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("tokens per image (grid 8x8 ... 64x64)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)

@@ -9,43 +9,11 @@ from lightning.pytorch.strategies import DDPStrategy
 from mwa_lightning.cli import MWACLI, main
 from mwa_lightning.data import ImageDataModule
 from mwa_lightning.module import ImageClassifier
-from tests.helpers import ROOT, reported_metrics, run_cli
+from tests.helpers import ROOT, reported_metrics, run_cli, tiny_config
 
 CONFIGS = ROOT / "configs"
 EXPERIMENTS = sorted(p for p in CONFIGS.rglob("*.yaml") if "experiment" in yaml.safe_load(p.read_text()))
 OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
-
-
-def tiny_config(tmp_path: Path, **extra) -> Path:
-    """A seconds-long run on the synthetic task."""
-    config = {
-        "experiment": "tiny",
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "max_epochs": 2,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "log_every_n_steps": 1,
-        },
-        "data": {
-            "class_path": "mwa_lightning.data.SyntheticDataModule",
-            "init_args": {"num_train": 96, "num_test": 40, "batch_size": 16},
-        },
-        "model": {
-            "size": "tiny",
-            "depth": 1,
-            "lr": 3e-3,
-            "warmup_epochs": 0.5,
-            "mixer": {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention"},
-        },
-    }
-    for key, value in extra.items():
-        section, _, name = key.partition(".")
-        config[section][name] = value
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def instantiate(*args: str) -> MWACLI:

@@ -2,36 +2,15 @@ import math
 import statistics
 
 import pytest
-import yaml
 
 from mwa_lightning.cli import main
 from mwa_lightning.report import find_runs, report
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_config
 
 
 def tiny_fit(workdir, experiment, seed, *extra):
-    config = {
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "max_epochs": 2,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "log_every_n_steps": 1,
-        },
-        "data": {
-            "class_path": "mwa_lightning.data.SyntheticDataModule",
-            "init_args": {"num_train": 64, "num_test": 32, "batch_size": 16},
-        },
-        "model": {
-            "size": "tiny",
-            "depth": 1,
-            "mixer": {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention"},
-        },
-    }
-    path = workdir / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
-    main(["fit", "--config", str(path), "--experiment", experiment, "--seed_everything", str(seed), *extra])
+    config = tiny_config(workdir)
+    main(["fit", "--config", str(config), "--experiment", experiment, "--seed_everything", str(seed), *extra])
 
 
 @pytest.fixture(scope="module")
