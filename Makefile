@@ -57,7 +57,7 @@ cifar10-cpu: install ## a small MWA ViT on CIFAR-10 in <= 10 CPU minutes (DATA_D
 	$(RUN) fit --config configs/cifar10_cpu.yaml $(DATA_ARG) $(ARGS)
 
 baselines: install ## the 4 mixers x ViT-S/4 on DATASET (cifar10, cifar100, tiny_imagenet), one after another
-	@test -d configs/baselines/$(DATASET) || { echo "unknown DATASET=$(DATASET); expected one of: $$(ls configs/baselines)"; exit 2; }
+	@test -d configs/baselines/$(DATASET) || { echo "unknown DATASET=$(DATASET); expected one of: $$(ls configs/baselines | tr "\n" " ")"; exit 2; }
 	set -e; for m in $(MIXERS); do $(RUN) fit --config configs/baselines/$(DATASET)/$$m.yaml $(DATA_ARG) $(ARGS); done
 
 ablations: install ## every MWA ablation in configs/ablations/ (CIFAR-10, ViT-S/4), one after another

@@ -8,7 +8,7 @@ A LightningCLI with the project's defaults:
 - ``experiment`` names the run: TensorBoard logs, the resolved ``config.yaml`` and ``checkpoints/`` go to
   ``logs/<experiment>/version_N/``;
 - checkpoints keep ``last.ckpt`` and the best by ``val/acc``; a learning-rate monitor, a throughput monitor
-  (``train/samples_per_sec``) and per-epoch reseeding (:class:`~mwa_lightning.callbacks.EpochSeed`) are on;
+  (``train/device/samples_per_sec``) and per-epoch reseeding (:class:`~mwa_lightning.callbacks.EpochSeed`) are on;
 - the seed defaults to 0;
 - ``fit --config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`` resumes a run into its own
   folder.

@@ -30,7 +30,8 @@ SCALARS = (
     "val/acc",
     "val/acc_top5",
     "epoch",
-    "train/samples_per_sec",
+    "train/samples_per_sec",  # all processes together (logged when there are several)
+    "train/device/samples_per_sec",  # this process
     "train/loss_epoch",
     "model/params",
     "model/flops",
@@ -51,6 +52,10 @@ class Run:
 
     def series(self, tag: str) -> list[float]:
         return [v for _, v in sorted(self.scalars.get(tag, []))]
+
+    def throughput(self) -> list[float]:
+        """Training images per second over the run: all processes when logged, else the only one's."""
+        return self.series("train/samples_per_sec") or self.series("train/device/samples_per_sec")
 
     def by_epoch(self, tag: str) -> list[float]:
         """Values of an epoch-level metric, one per epoch in order (the last value logged at each step)."""
@@ -140,7 +145,7 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             "best_top5": [max(r.series("val/acc_top5"), default=math.nan) for r in members],
             "last_top5": [(r.by_epoch("val/acc_top5") or [math.nan])[-1] for r in members],
             "epochs": [max(r.series("epoch"), default=-1.0) + 1 for r in members],
-            "images_per_s": [statistics.median(r.series("train/samples_per_sec") or [math.nan]) for r in members],
+            "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
         }
         params = (first.series("model/params") or [math.nan])[0]
         flops = (first.series("model/flops") or [math.nan])[0]

@@ -10,7 +10,20 @@ from tests.helpers import ROOT, tiny_config
 
 def tiny_fit(workdir, experiment, seed, *extra):
     config = tiny_config(workdir)
-    main(["fit", "--config", str(config), "--experiment", experiment, "--seed_everything", str(seed), *extra])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--experiment",
+            experiment,
+            "--seed_everything",
+            str(seed),
+            "--throughput.window_size",
+            "2",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +51,7 @@ def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
     assert grouped["best_top1_std"] == pytest.approx(statistics.stdev(best))
     assert grouped["epochs_mean"] == 2 and grouped["dataset"] == "Synthetic"
     assert grouped["params_M"] > 0 and grouped["GFLOPs"] > 0 and not math.isnan(grouped["last_top5_mean"])
+    assert grouped["images_per_s_mean"] > 0
     table = (tmp_path / "report.md").read_text()
     assert "| mwa | MultiscaleWaveletAttention | - | ViT-tiny/4 (depth=1) | Synthetic | 2 |" in table and "±" in table
     assert (tmp_path / "report.csv").read_text().startswith("experiment,mixer,options")
