@@ -118,16 +118,23 @@ class ImageClassifier(L.LightningModule):
         images, targets = batch
         self._count_flops("train", images)
         loss = self.loss(self(images), targets)
-        if not torch.isfinite(loss):
-            last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
-            raise NonFiniteLossError(
-                f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
-                f"(batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "
-                "Lower model.lr, raise model.warmup_epochs, or check the data."
-            )
+        self._check_finite(loss, batch_idx)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
+
+    def _check_finite(self, loss: Tensor, batch_idx: int) -> None:
+        """Stop on a NaN/inf loss. Reading the loss waits for the device, so on an accelerator it is read only
+        every ``log_every_n_steps`` steps (a non-finite loss poisons the weights and stays non-finite)."""
+        every = 1 if loss.device.type == "cpu" else max(1, self.trainer.log_every_n_steps)
+        if batch_idx % every or torch.isfinite(loss):
+            return
+        last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+        raise NonFiniteLossError(
+            f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
+            f"(batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "
+            "Lower model.lr, raise model.warmup_epochs, or check the data."
+        )
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         images, labels = batch

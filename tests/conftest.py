@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# the real data copies: ../shared/data beside the checkout, or wherever MWA_SHARED_DATA points
+SHARED_DATA = Path(os.environ.get("MWA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)
@@ -19,5 +21,7 @@ def _seed():
 def shared_data() -> Path:
     """The real CIFAR/Tiny-ImageNet copies in ../shared/data; skips the test when they are absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data copies not found at {SHARED_DATA} (../shared/data beside the checkout)")
+        pytest.skip(
+            f"real data copies not found at {SHARED_DATA} (../shared/data beside the checkout, or MWA_SHARED_DATA)"
+        )
     return SHARED_DATA

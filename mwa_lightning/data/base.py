@@ -7,7 +7,7 @@ splits, loaders, augmentation on either path, ``num_classes``/``image_size`` for
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -65,7 +65,7 @@ class SeededLoader(DataLoader):
     its checkpointed state: a resumed run replays the passes of an uninterrupted one exactly.
     """
 
-    def __init__(self, *args: Any, next_seed: Any = None, **kwargs: Any):
+    def __init__(self, *args: Any, next_seed: Callable[[], int] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.next_seed = next_seed
 
@@ -83,7 +83,7 @@ class ImageDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         val_size: images carved from train for validation with a seeded permutation; 0 validates on the test
             split (the paper reports test accuracy).
-        seed: seed of the validation split.
+        seed: seeds the validation split and, with the pass number, each training pass's shuffling.
         augment: the training augmentation recipe (:class:`~mwa_lightning.data.augment.Augment`).
         augment_on: "device": uint8 batches, augmented after transfer (``on_after_batch_transfer``), the path
             that keeps a GPU fed; "workers": per image in the DataLoader workers (torchvision transforms v2).
@@ -212,18 +212,6 @@ class ImageDataModule(L.LightningDataModule):
         if train:
             return self.batch_augment(images, labels)
         return self.normalize(images), labels
-
-    # ------------------------------------------------------------------ reporting
-    def state_summary(self) -> dict[str, Any]:
-        """Sizes and settings, for logs and reports."""
-        return {
-            "dataset": type(self).__name__,
-            "num_classes": self.num_classes,
-            "image_size": self.image_size,
-            **{f"{k}_size": len(v) for k, v in self.splits.items()},
-            "augment_on": self.augment_on,
-            **{f"augment.{k}": v for k, v in dataclasses.asdict(self.augment).items()},
-        }
 
 
 class DiskDataModule(ImageDataModule):
