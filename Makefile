@@ -50,7 +50,7 @@ format: install ## apply ruff's fixes and formatting
 bench: install ## benchmark mixers, the Haar fast path and model sizes (table + CSV under bench_results/)
 	$(PY) -m mwa_lightning.bench
 
-quickstart: install ## train a small MWA ViT on the synthetic task on this CPU (about a minute), logs/quickstart/
+quickstart: install ## train a small MWA ViT on the synthetic task on this CPU (about 1.5 minutes), logs/quickstart/
 	$(RUN) fit --config configs/quickstart.yaml $(ARGS)
 
 cifar10-cpu: install ## a small MWA ViT on CIFAR-10 in <= 10 CPU minutes (DATA_DIR=folder holding cifar-10-batches-py)
