@@ -114,6 +114,8 @@ def test_quickstart_config_runs_end_to_end_shortened(tmp_path, monkeypatch, caps
             "3",
             "--trainer.limit_val_batches",
             "2",
+            "--trainer.log_every_n_steps",
+            "1",
             "--data.init_args.num_train",
             "512",
             "--trainer.enable_progress_bar",
