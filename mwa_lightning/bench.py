@@ -174,17 +174,26 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- sections
+class _MixerStep:
+    """A picklable builder of one forward+backward of a mixer alone on a token grid."""
+
+    def __init__(self, mixer: str, side: int, batch: int, dim: int, device: str):
+        self.mixer, self.side, self.batch, self.dim, self.device = mixer, side, batch, dim, device
+
+    def __call__(self) -> Callable[[], None]:
+        torch.manual_seed(0)
+        mixer = MIXERS[self.mixer](dim=self.dim, grid_size=(self.side, self.side)).to(self.device)
+        x = torch.randn(self.batch, self.side, self.side, self.dim, device=self.device)
+        return train_step(mixer, x, list(mixer.parameters()))
+
+
 MIXER_SHAPES = [(128, 8, 384), (32, 16, 384)]  # (batch, grid side, width)
 
 
 def bench_mixers(args: argparse.Namespace, device: torch.device) -> list[dict]:
     rows = []
     for batch, side, dim in MIXER_SHAPES:
-        x = torch.randn(batch, side, side, dim, device=device)
-        steps = {}
-        for name, cls in MIXERS.items():
-            mixer = cls(dim=dim, grid_size=(side, side)).to(device)
-            steps[name] = train_step(mixer, x, list(mixer.parameters()))
+        steps = {name: _MixerStep(name, side, batch, dim, device.type)() for name in MIXERS}
         medians = race(steps, args.repeats, device)
         for name, sec in medians.items():
             rows.append(
@@ -312,19 +321,6 @@ def bench_models(args: argparse.Namespace, device: torch.device) -> list[dict]:
                 }
             )
     return rows
-
-
-class _MixerStep:
-    """A picklable builder of one forward+backward of a mixer alone on a token grid."""
-
-    def __init__(self, mixer: str, side: int, batch: int, dim: int, device: str):
-        self.mixer, self.side, self.batch, self.dim, self.device = mixer, side, batch, dim, device
-
-    def __call__(self) -> Callable[[], None]:
-        torch.manual_seed(0)
-        mixer = MIXERS[self.mixer](dim=self.dim, grid_size=(self.side, self.side)).to(self.device)
-        x = torch.randn(self.batch, self.side, self.side, self.dim, device=self.device)
-        return train_step(mixer, x, list(mixer.parameters()))
 
 
 SCALING_SIDES = (8, 16, 32, 64)

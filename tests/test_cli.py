@@ -64,7 +64,7 @@ def test_every_yaml_is_an_experiment_an_overlay_or_included():
 @pytest.mark.parametrize("mixer", ["SelfAttention", "AFNO", "GlobalFilter", "MultiscaleWaveletAttention"])
 def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    main(
+    cli = main(
         [
             "fit",
             "--config",
@@ -75,6 +75,9 @@ def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
             f"mwa_lightning.models.{mixer}",
         ]
     )
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+    assert {type(block.mixer).__name__ for block in cli.model.net.blocks} == {mixer}  # injected by class path
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])
 
 
 def test_run_folder_holds_config_checkpoints_and_events(tmp_path, monkeypatch, capsys):

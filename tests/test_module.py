@@ -75,7 +75,12 @@ def test_warmup_then_cosine_per_step(tmp_path):
 @pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)
 def test_fast_dev_run(mixer, tmp_path):
     model = ImageClassifier(size="tiny", mixer=mixer)
-    tiny_trainer(tmp_path, fast_dev_run=True).fit(model, tiny_data())
+    trainer = tiny_trainer(tmp_path, fast_dev_run=True)
+    trainer.fit(model, tiny_data())
+    assert trainer.state.finished and trainer.global_step == 1
+    assert all(isinstance(block.mixer, mixer) for block in model.net.blocks)
+    assert torch.isfinite(trainer.callback_metrics["train/loss_step"])
+    assert 0.0 <= float(trainer.callback_metrics["val/acc"]) <= 1.0
 
 
 @pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)

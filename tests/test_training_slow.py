@@ -1,6 +1,7 @@
 """Long checks of what the README promises (``make test-slow``): each trains for minutes on this CPU."""
 
 import pytest
+import torch
 
 from mwa_lightning.cli import main
 from tests.helpers import ROOT, reported_metrics, run_cli
@@ -30,7 +31,7 @@ def test_small_mwa_vit_on_real_cifar10_within_ten_minutes(tmp_path, shared_data)
 
 def test_compiled_backbone_trains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    main(
+    cli = main(
         [
             "fit",
             "--config",
@@ -41,3 +42,6 @@ def test_compiled_backbone_trains(tmp_path, monkeypatch):
             "true",
         ]
     )
+    assert cli.model.net._compiled_call_impl is not None  # the backbone ran compiled
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])

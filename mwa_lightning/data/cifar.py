@@ -57,6 +57,7 @@ class CIFAR10DataModule(DiskDataModule):
 
     source: type = CIFAR10
     label_key = "labels"
+    names_key = "label_names"  # the class names' key in the meta file
     num_classes = 10
     image_size = 32
     MEAN = (0.4914, 0.4822, 0.4465)
@@ -91,7 +92,7 @@ class CIFAR10DataModule(DiskDataModule):
     def classes(self) -> list[str]:
         """Class names, from the dataset's meta file."""
         self.check_present()
-        return list(read_pickle(self.folder / self.source.meta["filename"])[self.source.meta["key"]])
+        return list(read_pickle(self.folder / self.source.meta["filename"])[self.names_key])
 
 
 class CIFAR100DataModule(CIFAR10DataModule):
@@ -113,10 +114,6 @@ class CIFAR100DataModule(CIFAR10DataModule):
             raise ValueError(f"labels={labels!r}; expected 'fine' or 'coarse'")
         self.labels = labels
         self.label_key = f"{labels}_labels"
+        self.names_key = f"{labels}_label_names"
         self.num_classes = 100 if labels == "fine" else 20
         super().__init__(**kwargs)
-
-    @property
-    def classes(self) -> list[str]:
-        self.check_present()
-        return list(read_pickle(self.folder / self.source.meta["filename"])[f"{self.labels}_label_names"])
