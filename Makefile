@@ -26,7 +26,9 @@ DATA_DIR ?=
 ARGS ?=
 DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
-.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations ddp tensorboard
+STUDY ?= cifar10-small
+
+.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations ddp tensorboard study
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +67,10 @@ ablations: install ## every MWA ablation in configs/ablations/ (CIFAR-10, ViT-S/
 
 ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/trainer/ddp.yaml)
 	$(RUN) fit --config $(CONFIG) --config configs/trainer/ddp.yaml $(DATA_ARG) $(ARGS)
+
+study: install ## run a study, configs/studies/$(STUDY).yaml (resumable; DATA_DIR= for its data), report in results/$(STUDY)/
+	@test -f configs/studies/$(STUDY).yaml || { echo "unknown STUDY=$(STUDY); expected one of: $$(ls configs/studies | sed 's/\.yaml//' | tr "\n" " ")"; exit 2; }
+	$(PY) -m mwa_lightning.study configs/studies/$(STUDY).yaml $(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(ARGS)
 
 tensorboard: install ## serve TensorBoard on logs/ (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs --port 6006

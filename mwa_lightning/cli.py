@@ -6,8 +6,12 @@ A LightningCLI with the project's defaults:
   (``model.mixer``); the data is any :class:`~mwa_lightning.data.ImageDataModule` by class path (``data``);
 - ``num_classes`` and ``image_size`` are linked from the DataModule to the model, never written twice;
 - ``experiment`` names the run: TensorBoard logs, the resolved ``config.yaml`` and ``checkpoints/`` go to
-  ``logs/<experiment>/version_N/``;
-- checkpoints keep ``last.ckpt`` and the best by ``val/acc``; a learning-rate monitor, a throughput monitor
+  ``logs/<experiment>/version_N/``, or to the fixed folder ``logs/<experiment>/<run>/`` with ``--run NAME``;
+- with ``--run``, ``fit`` resumes from the folder's ``checkpoints/last.ckpt`` when there is one (a killed or
+  requeued job continues where it stopped) and refuses a folder that holds a run of a different config;
+- a fit that ends normally writes ``finished.json`` (epochs, steps, final metrics) into its run folder;
+- checkpoints keep ``last.ckpt`` (every epoch, :class:`~mwa_lightning.callbacks.LastCheckpoint`) and the best
+  by ``val/acc``; a learning-rate monitor, a throughput monitor
   (``train/device/samples_per_sec``) and per-epoch reseeding (:class:`~mwa_lightning.callbacks.EpochSeed`) are on;
 - the seed defaults to 0;
 - ``fit --config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`` resumes a run into its own
@@ -20,13 +24,23 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from mwa_lightning.callbacks import EpochSeed, batch_size
+from mwa_lightning.callbacks import EpochSeed, LastCheckpoint, batch_size
 from mwa_lightning.data import ImageDataModule
 from mwa_lightning.module import ImageClassifier, NonFiniteLossError
+from mwa_lightning.runs import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    LAST_CKPT,
+    RunFolderError,
+    check_run_name,
+    config_differences,
+    mark_finished,
+)
 from mwa_lightning.runtime import tune_malloc
 
 LOGGER = {
@@ -40,6 +54,12 @@ class MWACLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", default="default", help="run name: logs/<experiment>/version_N/")
+        parser.add_argument(
+            "--run",
+            type=str | None,
+            default=None,
+            help="a fixed run folder, logs/<experiment>/<run>/ (e.g. seed0), resumed from its last.ckpt if present",
+        )
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.image_size", "model.image_size", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -47,11 +67,12 @@ class MWACLI(LightningCLI):
             {
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # last.ckpt is LastCheckpoint's, written every epoch
                 "checkpoint.filename": "best-epoch{epoch:03d}",
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(EpochSeed, "epoch_seed")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
@@ -61,13 +82,39 @@ class MWACLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         logger = cfg.trainer.logger
-        if isinstance(logger, Namespace) and "name" in logger.get("init_args", {}):
-            logger.init_args.name = cfg.experiment
-            ckpt = cfg.get("ckpt_path")
-            if self.subcommand == "fit" and ckpt and "version" in logger.init_args:
-                run_dir = Path(ckpt).resolve().parent.parent  # <save_dir>/<experiment>/<version>/checkpoints/x.ckpt
-                if run_dir.parent == (Path(logger.init_args.save_dir) / cfg.experiment).resolve():
-                    logger.init_args.version = run_dir.name  # resume into the run's own folder
+        if not (isinstance(logger, Namespace) and "name" in logger.get("init_args", {})):
+            return
+        logger.init_args.name = cfg.experiment
+        if cfg.get("run"):
+            check_run_name(cfg.run)
+            logger.init_args.version = cfg.run
+            if self.subcommand == "fit":
+                run_dir = Path(logger.init_args.save_dir) / cfg.experiment / cfg.run
+                self._check_same_run(run_dir, cfg)
+                last = run_dir / CHECKPOINTS / LAST_CKPT
+                if cfg.get("ckpt_path") is None and last.is_file():
+                    cfg.ckpt_path = str(last)
+                    print(f"resuming {run_dir} from {last}", file=sys.stderr)
+            return
+        ckpt = cfg.get("ckpt_path")
+        if self.subcommand == "fit" and ckpt and "version" in logger.init_args:
+            run_dir = Path(ckpt).resolve().parent.parent  # <save_dir>/<experiment>/<version>/checkpoints/x.ckpt
+            if run_dir.parent == (Path(logger.init_args.save_dir) / cfg.experiment).resolve():
+                logger.init_args.version = run_dir.name  # resume into the run's own folder
+
+    def _check_same_run(self, run_dir: Path, cfg: Namespace) -> None:
+        """Refuse to continue a fixed run folder with a config other than the one it was started with."""
+        saved_path = run_dir / CONFIG_FILE
+        if not saved_path.is_file():
+            return
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+        current = yaml.safe_load(self._parser(self.subcommand).dump(cfg, skip_none=False, skip_check=True))
+        differ = config_differences(saved, current)
+        if differ:
+            raise RunFolderError(
+                f"{run_dir} holds a run with a different config (differs in: {', '.join(differ[:6])}); "
+                "use another --run (or --experiment), or delete the folder to start over"
+            )
 
     def _report(self, prefix: str) -> None:
         """Print the run folder and the ``prefix`` metrics (rank 0 only), one ``name=value`` per metric."""
@@ -82,6 +129,9 @@ class MWACLI(LightningCLI):
 
     def after_fit(self) -> None:
         self._report("val/")
+        trainer = self.trainer
+        if trainer.is_global_zero and trainer.state.finished and not trainer.interrupted and not trainer.fast_dev_run:
+            mark_finished(Path(trainer.log_dir), trainer)
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and ckpt is not None and ckpt.best_model_score is not None:
             print(f"  best checkpoint: {ckpt.best_model_path} (val/acc={float(ckpt.best_model_score):.4f})")
@@ -108,7 +158,7 @@ def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
             run=run,
             args=args,
         )
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from e
     finally:

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from mwa_lightning.callbacks import last_checkpoint_path
 from mwa_lightning.flops import model_flops
 from mwa_lightning.models import VisionTransformer
 
@@ -129,7 +130,7 @@ class ImageClassifier(L.LightningModule):
         every = 1 if loss.device.type == "cpu" else max(1, self.trainer.log_every_n_steps)
         if batch_idx % every or torch.isfinite(loss):
             return
-        last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+        last = last_checkpoint_path(self.trainer) or "none written yet"
         raise NonFiniteLossError(
             f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
             f"(batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "

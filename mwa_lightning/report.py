@@ -1,11 +1,17 @@
 """Tabulate training runs: ``python -m mwa_lightning.report DIR [--out OUT]``.
 
 Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
-files) becomes a row: experiment, mixer and its non-default options, backbone, dataset, epochs, best and last
-validation top-1/top-5, parameters, FLOPs per image, median training throughput. Runs whose configs differ only
-in the seed (``seed_everything``) are grouped, their figures given as mean +- std. Writes ``report.md``,
-``report.csv`` and ``curves.png`` (validation top-1 and training loss against epochs, a line per group) to OUT
-(default: DIR).
+files) is a run. Runs whose configs differ only in the seed (``seed_everything``, the run folder's name) are
+grouped into a row: experiment, mixer and its non-default options, backbone, dataset, the seeds, epochs,
+validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, parameters, FLOPs per image and
+median training throughput. The maximum of top-1 over epochs is kept only as a secondary column: when the
+validation split is the test split (as in the paper), picking the best epoch is selection on the test set.
+
+Only finished runs (a ``finished.json`` in the folder, written when ``fit`` ends normally) count in mean +- std;
+unfinished ones (killed, preempted, still running) are counted in their own column and left out. A run resumed
+into its own folder -- a requeued job -- is one run, however many times it was started. Writes ``report.md``,
+``report.csv`` and ``curves.png`` (validation top-1 and training loss against epochs, a line per group, mean
+over the finished seeds) to OUT (default: DIR).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mwa_lightning.runs import CONFIG_FILE, run_state
+
 SCALARS = (
     "val/acc",
     "val/acc_top5",
@@ -45,6 +53,10 @@ class Run:
     path: Path
     config: dict[str, Any]
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return run_state(self.path) == "done"
 
     @property
     def experiment(self) -> str:
@@ -69,7 +81,7 @@ class Run:
 def find_runs(root: Path) -> list[Run]:
     """Run folders under ``root``, each with its config and scalars."""
     runs = []
-    for config_path in sorted(root.rglob("config.yaml")):
+    for config_path in sorted(root.rglob(CONFIG_FILE)):
         folder = config_path.parent
         events = sorted(folder.glob("events.out.tfevents.*"))
         if not events:
@@ -113,7 +125,7 @@ def backbone_description(model: dict[str, Any]) -> str:
 def group_key(run: Run) -> str:
     """The run's config without what changes between seeds of one experiment."""
     config = copy.deepcopy(run.config)
-    for key in ("seed_everything", "ckpt_path"):
+    for key in ("seed_everything", "ckpt_path", "run"):
         config.pop(key, None)
     logger = (config.get("trainer") or {}).get("logger")
     if isinstance(logger, dict):
@@ -128,41 +140,42 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per group of seeds."""
+def summarize(runs: list[Run], strip_prefix: str = "") -> list[dict[str, Any]]:
+    """One row per group of seeds; figures over the group's finished runs."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(group_key(run), []).append(run)
     rows = []
-    for members in groups.values():
-        first = members[0]
+    for everyone in groups.values():
+        members = [r for r in everyone if r.finished]
+        first = everyone[0]
         model = first.config.get("model") or {}
         mixer, options = mixer_description(model)
         data = first.config.get("data") or {}
         per_run = {
-            "best_top1": [max(r.series("val/acc"), default=math.nan) for r in members],
             "last_top1": [(r.by_epoch("val/acc") or [math.nan])[-1] for r in members],
-            "best_top5": [max(r.series("val/acc_top5"), default=math.nan) for r in members],
             "last_top5": [(r.by_epoch("val/acc_top5") or [math.nan])[-1] for r in members],
+            "max_top1": [max(r.series("val/acc"), default=math.nan) for r in members],
             "epochs": [max(r.series("epoch"), default=-1.0) + 1 for r in members],
             "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
         }
         params = (first.series("model/params") or [math.nan])[0]
         flops = (first.series("model/flops") or [math.nan])[0]
         row: dict[str, Any] = {
-            "experiment": first.experiment,
+            "experiment": first.experiment.removeprefix(strip_prefix),
             "mixer": mixer,
             "options": options,
             "backbone": backbone_description(model),
             "dataset": _short(data.get("class_path")).removesuffix("DataModule"),
             "seeds": ",".join(str(r.config.get("seed_everything")) for r in members),
             "runs": len(members),
+            "unfinished": len(everyone) - len(members),
             "params_M": params / 1e6,
             "GFLOPs": flops / 1e9,
         }
         for name, values in per_run.items():
             row[f"{name}_mean"], row[f"{name}_std"] = _stats(values)
-        row["folders"] = " ".join(str(r.path) for r in members)
+        row["folders"] = " ".join(str(r.path) for r in everyone)
         row["_runs"] = members
         rows.append(row)
     rows.sort(key=lambda r: (r["dataset"], r["experiment"]))
@@ -187,12 +200,12 @@ MD_COLUMNS = (
     "options",
     "backbone",
     "dataset",
-    "runs",
+    "seeds",
+    "unfinished",
     "epochs",
-    "best top-1 %",
-    "last top-1 %",
-    "best top-5 %",
-    "last top-5 %",
+    "top-1 % (last epoch)",
+    "top-5 % (last epoch)",
+    "max top-1 % over epochs",
     "params (M)",
     "GFLOPs",
     "images/s",
@@ -209,17 +222,23 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             r["backbone"],
             r["dataset"],
             str(r["runs"]),
+            str(r["unfinished"]),
             _pm(r, "epochs", 1, 0),
-            _pm(r, "best_top1"),
             _pm(r, "last_top1"),
-            _pm(r, "best_top5"),
             _pm(r, "last_top5"),
-            _num(r["params_M"], 2),
-            _num(r["GFLOPs"], 3),
+            _pm(r, "max_top1"),
+            _num(r["params_M"], 3),
+            _num(r["GFLOPs"], 4),
             _pm(r, "images_per_s", 1, 0),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = (
+        "\nTop-1/top-5: the last epoch's validation accuracy, mean ± sample std over the finished seeds (`seeds`). "
+        "`max top-1 % over epochs` picks the best epoch on the validation split, which is selection on the test "
+        "set when validation is the test split: a secondary figure only. `unfinished`: runs left out of the "
+        "figures (killed, preempted or still running). images/s: median training throughput of one process.\n"
+    )
+    return "\n".join(lines) + "\n" + notes
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -236,7 +255,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     fig = Figure(figsize=(11, 4))
     acc_ax, loss_ax = fig.subplots(1, 2)
     for row in rows:
-        label = f"{row['experiment']} ({row['runs']} run{'s' if row['runs'] > 1 else ''})"
+        label = f"{row['experiment']} ({row['runs']} seed{'s' if row['runs'] != 1 else ''})"
         for ax, tag in ((acc_ax, "val/acc"), (loss_ax, "train/loss_epoch")):
             curves = [r.by_epoch(tag) for r in row["_runs"]]
             curves = [c for c in curves if c]
@@ -254,14 +273,14 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
+def report(root: Path, out: Path | None = None, strip_prefix: str = "") -> list[dict[str, Any]]:
     """Find the runs under ``root``, write report.md, report.csv and curves.png to ``out``, return the rows."""
     if not root.is_dir():
         raise FileNotFoundError(f"no such folder: {root}")
     runs = find_runs(root)
     if not runs:
         raise FileNotFoundError(f"no runs under {root}: expected folders with config.yaml and TensorBoard events")
-    rows = summarize(runs)
+    rows = summarize(runs, strip_prefix)
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(markdown(rows))

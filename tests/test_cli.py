@@ -14,6 +14,7 @@ from tests.helpers import ROOT, reported_metrics, run_cli, tiny_config
 CONFIGS = ROOT / "configs"
 EXPERIMENTS = sorted(p for p in CONFIGS.rglob("*.yaml") if "experiment" in yaml.safe_load(p.read_text()))
 OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+STUDIES = sorted((CONFIGS / "studies").glob("*.yaml"))
 
 
 def instantiate(*args: str) -> MWACLI:
@@ -48,14 +49,29 @@ def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch)
         assert cli.trainer.precision == settings["precision"]
 
 
-def test_every_yaml_is_an_experiment_an_overlay_or_included():
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _leaves(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _leaves(value)
+    else:
+        yield tree
+
+
+def test_every_yaml_is_an_experiment_an_overlay_a_study_or_included():
     included = set()
     for config in EXPERIMENTS:
         text = config.read_text()
         for value in yaml.safe_load(text).values():
             refs = [value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []
             included |= {(config.parent / r).resolve() for r in refs if isinstance(r, str) and r.endswith(".yaml")}
-    orphans = set(CONFIGS.rglob("*.yaml")) - set(EXPERIMENTS) - set(OVERLAYS) - included
+    for study in STUDIES:  # a study includes its base and any config file its overrides name
+        for value in _leaves(yaml.safe_load(study.read_text())):
+            if isinstance(value, str) and value.endswith(".yaml"):
+                included.add((ROOT / value).resolve())
+    orphans = set(CONFIGS.rglob("*.yaml")) - set(EXPERIMENTS) - set(OVERLAYS) - set(STUDIES) - included
     assert not orphans, f"configs nothing uses: {sorted(map(str, orphans))}"
     for path in included:
         assert path.is_file(), f"an experiment includes {path}, which does not exist"
@@ -187,3 +203,15 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert a["epoch"] == b["epoch"] == 2
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
+
+
+def test_last_checkpoint_holds_the_final_epoch_even_when_accuracy_stops_improving(tmp_path, monkeypatch):
+    # lr 0: the weights never change, val/acc never improves after epoch 0, so Lightning's save_last would stop
+    # refreshing last.ckpt after the first epoch
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(tmp_path, **{"trainer.max_epochs": 3})
+    main(["fit", "--config", str(config), "--model.lr", "0.0", "--model.min_lr", "0.0", "--run", "r"])
+    checkpoints = tmp_path / "logs" / "tiny" / "r" / "checkpoints"
+    last = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * 6  # 96 images / batch 16
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-epoch000.ckpt"]

@@ -96,7 +96,9 @@ def test_bf16_mixed_trains_every_mixer(mixer, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
-    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+    from lightning.pytorch.callbacks import Callback
+
+    from mwa_lightning.callbacks import LastCheckpoint
 
     class Poison(Callback):  # corrupt the weights in the second epoch
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -104,7 +106,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
                 with torch.no_grad():
                     pl_module.net.head.weight.fill_(float("nan"))
 
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    ckpt = LastCheckpoint(dirpath=str(tmp_path / "ckpt"))
     model = ImageClassifier(size="tiny")
     trainer = tiny_trainer(tmp_path, max_epochs=3, callbacks=[ckpt, Poison()])
     with pytest.raises(NonFiniteLossError, match=r"training loss is nan at epoch 1.*Last good checkpoint: .*last.ckpt"):

@@ -3,7 +3,7 @@
 from mwa_lightning.data.augment import Augment
 from mwa_lightning.data.base import DataError, ImageDataModule
 from mwa_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
-from mwa_lightning.data.synthetic import SyntheticDataModule
+from mwa_lightning.data.synthetic import PeriodicDataModule, SyntheticDataModule
 from mwa_lightning.data.tiny_imagenet import TinyImageNetDataModule
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "CIFAR100DataModule",
     "DataError",
     "ImageDataModule",
+    "PeriodicDataModule",
     "SyntheticDataModule",
     "TinyImageNetDataModule",
 ]

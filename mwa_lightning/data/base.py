@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from mwa_lightning.data.augment import Augment, BatchAugment, BatchMix, MixCollate, image_transform, normalize
+from mwa_lightning.seeding import run_seed
 
 Split = Literal["train", "test"]
 
@@ -83,7 +84,11 @@ class ImageDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         val_size: images carved from train for validation with a seeded permutation; 0 validates on the test
             split (the paper reports test accuracy).
-        seed: seeds the validation split and, with the pass number, each training pass's shuffling.
+        seed: with the pass number, seeds each training pass's shuffling (and the worker processes' seeds);
+            None (the default) takes the run's seed, ``seed_everything``, so that one seed drives the model's
+            initialisation, the data order and the augmentation.
+        split_seed: seeds the validation split (``val_size > 0``); fixed by default so that every seed of a
+            study validates on the same images.
         augment: the training augmentation recipe (:class:`~mwa_lightning.data.augment.Augment`).
         augment_on: "device": uint8 batches, augmented after transfer (``on_after_batch_transfer``), the path
             that keeps a GPU fed; "workers": per image in the DataLoader workers (torchvision transforms v2).
@@ -101,7 +106,8 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
         val_size: int = 0,
-        seed: int = 0,
+        seed: int | None = None,
+        split_seed: int = 0,
         augment: Augment | None = None,
         augment_on: Literal["device", "workers"] = "device",
         mean: tuple[float, float, float] | None = None,
@@ -114,7 +120,8 @@ class ImageDataModule(L.LightningDataModule):
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         if val_size < 0:
             raise ValueError(f"val_size={val_size} must be >= 0")
-        self.batch_size, self.num_workers, self.val_size, self.seed = batch_size, num_workers, val_size, seed
+        self.batch_size, self.num_workers, self.val_size = batch_size, num_workers, val_size
+        self.seed, self.split_seed = seed, split_seed
         self.augment = Augment() if augment is None else augment
         self.augment_on = augment_on
         self.mean = tuple(self.MEAN if mean is None else mean)
@@ -133,7 +140,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def next_train_seed(self) -> int:
         """Seed of the next training pass: a function of (seed, pass number) alone."""
-        seed = int(np.random.SeedSequence([self.seed, self.train_passes]).generate_state(1)[0])
+        seed = int(np.random.SeedSequence([run_seed(self.seed), self.train_passes]).generate_state(1)[0])
         self.train_passes += 1
         return seed
 
@@ -153,7 +160,7 @@ class ImageDataModule(L.LightningDataModule):
             raise ValueError(f"val_size={self.val_size} leaves no training images out of {n}")
         self.splits["test"] = TensorImages(test_images, test_labels)
         if self.val_size:
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
             val_idx, train_idx = perm[: self.val_size].sort().values, perm[self.val_size :].sort().values
             self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
             self.splits["val"] = TensorImages(train_images[val_idx], train_labels[val_idx])

@@ -1,4 +1,12 @@
-"""A synthetic, offline two-scale classification task: the quickstart's default data.
+"""Synthetic, offline classification tasks that pull the token mixers' mechanisms apart.
+
+Two tasks, each generated in memory from a seed, 32x32 RGB, 10 balanced classes:
+
+- :class:`SyntheticDataModule`, the *two-scale* task (local, multiscale structure; the quickstart's data);
+- :class:`PeriodicDataModule`, the *global periodic* task (a class read off image-wide frequencies, with no
+  local or multiscale cue), where a Fourier mixer is expected to beat a wavelet one.
+
+The two-scale task
 
 Each 32x32 RGB image carries two independent factors:
 
@@ -76,6 +84,63 @@ def make_two_scale(
     return images, coarse * NUM_FINE + fine, coarse, fine
 
 
+# radii (cycles per image side) of the periodic task's frequency pool; a class is an unordered pair of them
+RADII = (2, 3, 4, 5, 6)
+PAIRS = tuple((i, j) for i in range(len(RADII)) for j in range(i + 1, len(RADII)))  # 10 classes
+
+
+def make_periodic(
+    n: int,
+    seed: int,
+    size: int = 32,
+    clutter: float = 0.6,
+    noise: float = 0.1,
+    amplitude: float = 0.07,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Generate the global periodic task.
+
+    Every image is a sum of plane waves ``cos(2 pi r (x or y) / size + phase)`` -- one for each radius r of
+    :data:`RADII`, each along x or y at random, with a random phase -- times a random colour tint, plus pixel
+    noise. The class is the unordered pair of radii whose waves are strong: their amplitudes are drawn from
+    ``U(0.5, 1) * amplitude``, the other three from ``U(0, clutter / 2) * amplitude``. With ``clutter`` above 1
+    a distractor can outshine a class wave, which caps the best possible accuracy below 100 %.
+
+    Nothing local tells the classes apart: neighbouring radii differ by one cycle per image, so a window of w
+    pixels sees their phases drift apart by only ``w / size`` of a cycle, every image holds all five radii,
+    and the waves' directions and phases are random. A global frequency analysis (an FFT of the whole image)
+    reads the class off five bins. Exactly periodic on the image (integer cycles), so circular shifts keep the
+    label; axis-aligned, so flips keep it too.
+
+    Returns:
+        uint8 images ``(n, 3, size, size)``, labels ``(n,)``, and the wave amplitudes ``(n, len(RADII))``.
+    """
+    if clutter < 0:
+        raise ValueError(f"clutter={clutter} must be >= 0")
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, len(PAIRS), (n,), generator=g)
+    strong = torch.zeros(n, len(RADII), dtype=torch.bool)
+    pairs = torch.tensor(PAIRS)[labels]  # (n, 2)
+    strong[torch.arange(n)[:, None], pairs] = True
+    amps = torch.where(
+        strong,
+        0.5 + 0.5 * torch.rand(n, len(RADII), generator=g),
+        0.5 * clutter * torch.rand(n, len(RADII), generator=g),
+    )
+    along_y = torch.randint(0, 2, (n, len(RADII), 1, 1), generator=g).bool()
+    phase = 2 * math.pi * torch.rand(n, len(RADII), 1, 1, generator=g)
+    y, x = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
+    radii = torch.tensor(RADII, dtype=torch.float32)[None, :, None, None]
+    coordinate = torch.where(along_y, y, x)  # (n, R, S, S)
+    waves = (amps[:, :, None, None] * torch.cos(2 * math.pi * radii * coordinate / size + phase)).sum(1)
+    tint = 0.7 + 0.3 * torch.rand(n, 3, 1, 1, generator=g)
+    images = 0.5 + amplitude * waves[:, None] * tint
+    images = images + noise * torch.randn(images.shape, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return images, labels, amps * amplitude
+
+
 class SyntheticDataModule(ImageDataModule):
     """The two-scale synthetic task (module docstring), generated in memory: the offline default.
 
@@ -115,3 +180,47 @@ class SyntheticDataModule(ImageDataModule):
     def classes(self) -> list[str]:
         waves, tex = ("x-wave", "y-wave"), ("v-stripes", "h-stripes", "checker", "cross-hatch", "dots")
         return [f"{w}+{t}" for w in waves for t in tex]
+
+
+class PeriodicDataModule(ImageDataModule):
+    """The global periodic task (:func:`make_periodic`), generated in memory.
+
+    Args:
+        num_train: training images.
+        num_test: test images (an independent draw).
+        data_seed: seed of the generator; train and test use ``data_seed`` and ``data_seed + 1``.
+        clutter: strength of the three distractor waves relative to the class waves (see :func:`make_periodic`).
+        noise: standard deviation of the pixel noise (on a [0, 1] scale).
+        amplitude: amplitude of a full-strength wave (on a [0, 1] scale).
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+    """
+
+    num_classes = len(PAIRS)
+    image_size = 32
+    MEAN = (0.5, 0.5, 0.5)
+    STD = (0.15, 0.15, 0.15)
+
+    def __init__(
+        self,
+        num_train: int = 10_000,
+        num_test: int = 2_000,
+        data_seed: int = 0,
+        clutter: float = 0.6,
+        noise: float = 0.1,
+        amplitude: float = 0.07,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if clutter < 0:
+            raise ValueError(f"clutter={clutter} must be >= 0")
+        self.num_train, self.num_test, self.data_seed = num_train, num_test, data_seed
+        self.clutter, self.noise, self.amplitude = clutter, noise, amplitude
+
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        n, seed = (self.num_train, self.data_seed) if split == "train" else (self.num_test, self.data_seed + 1)
+        images, labels, _ = make_periodic(n, seed, self.image_size, self.clutter, self.noise, self.amplitude)
+        return images, labels
+
+    @property
+    def classes(self) -> list[str]:
+        return [f"r{RADII[i]}+r{RADII[j]}" for i, j in PAIRS]

@@ -36,7 +36,7 @@ def test_seeded_validation_split(tmp_path):
     write_cifar10(tmp_path)
     splits = []
     for seed in (1, 1, 2):
-        dm = CIFAR10DataModule(data_dir=tmp_path, val_size=30, seed=seed)
+        dm = CIFAR10DataModule(data_dir=tmp_path, val_size=30, split_seed=seed)
         dm.setup("fit")
         splits.append(dm)
     a, b, c = splits

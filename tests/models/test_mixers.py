@@ -178,6 +178,26 @@ def test_mwa_fft_swap_with_identity_conv_and_no_skips():
     torch.testing.assert_close(m(x), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_mwa_skips_only_control_is_the_two_skip_branches_and_nothing_else():
+    kwargs = {"dim": 16, "grid_size": (8, 8), "groups": 4}
+    full = MultiscaleWaveletAttention(**kwargs)
+    control = MultiscaleWaveletAttention(**kwargs, transform="none")
+    control.load_state_dict({k: v for k, v in full.state_dict().items() if k.startswith("skip")})
+    assert len(control.convs) == 0 and control.transform is None
+    x = torch.randn(2, 8, 8, 16)
+    xn = x.permute(0, 3, 1, 2)
+    expected = F.gelu(F.gelu(full.skip1x1(xn)) + F.gelu(full.skip3x3(xn))).permute(0, 2, 3, 1)
+    torch.testing.assert_close(control(x), expected, atol=1e-6, rtol=1e-6)
+    # the full layer is the control plus the wavelet branch: zeroing that branch's conv leaves GELU(y0 + skips)
+    # with y0 = IDWT(GELU(bias=0)) = 0, i.e. the control exactly
+    with torch.no_grad():
+        full.convs[0].weight.zero_()
+        full.convs[0].bias.zero_()
+    torch.testing.assert_close(full(x), control(x), atol=1e-6, rtol=1e-6)
+    params = sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in control.parameters())
+    assert params == 16 * 4 * 9 + 16  # exactly the wavelet-domain conv is gone
+
+
 def test_mwa_coarsest_level_only_leaves_finer_details_untouched():
     m = MultiscaleWaveletAttention(dim=4, grid_size=(8, 8), levels=2, conv_levels="coarsest", skips=False, groups=1)
     with torch.no_grad():
@@ -222,7 +242,8 @@ def test_mwa_default_budget_at_width_384():
         ({"groups": 5}, r"groups=5 must be a positive divisor of the 16 channels"),
         ({"kernel_size": 2}, r"kernel_size must be odd"),
         ({"transform": "fft", "levels": 2}, r"levels=2, expected 1"),
-        ({"transform": "dct"}, r"unknown transform 'dct'"),
+        ({"transform": "dct"}, r"unknown transform 'dct'; expected 'dwt', 'fft' or 'none'"),
+        ({"transform": "none", "skips": False}, r"transform='none' with skips=False leaves no branch"),
         ({"bands": "mixed"}, r"unknown bands layout 'mixed'"),
     ],
 )

@@ -25,6 +25,9 @@ Choices made explicit (defaults in brackets):
 - ``skip_gelu`` [True]: each skip branch has its own GELU.
 - ``transform`` ["dwt"]: "fft" swaps in rfft2/irfft2 (ortho) with everything else equal: the real and the
   imaginary part are the two bands of one level (the controlled FFT-for-DWT experiment; needs levels=1).
+  "none" removes the wavelet branch altogether and keeps only the two skip convolutions,
+  ``out = GELU(GELU(conv1x1(x)) + GELU(conv3x3(x)))``: a control the paper lacks, which separates what the
+  wavelet branch adds from what the convolutions alone do (needs ``skips=True``).
 
 Default budget: with kernel 3, 8 groups in the wavelet domain, an 8-group 1x1 skip and a depthwise 3x3 skip,
 the layer has 188,928 parameters at C=384, which puts ViT-S/4 at 16.5 M and ViT-XS/4 at 6.9 M parameters
@@ -64,7 +67,8 @@ class MultiscaleWaveletAttention(nn.Module):
         grid_size: token grid (H, W); with ``transform="dwt"`` both sides must be divisible by 2**levels.
         wavelet: any discrete PyWavelets name; Haar (the default) takes the exact fast path.
         levels: DWT levels m.
-        transform: "dwt", or "fft" for the FFT-for-DWT swap (levels must then be 1; ``wavelet`` is unused).
+        transform: "dwt"; "fft" for the FFT-for-DWT swap (levels must then be 1; ``wavelet`` is unused); "none"
+            for the skips-only control (no wavelet branch; needs ``skips=True``).
         mode: ptwt boundary mode for wavelets longer than Haar.
         kernel_size: odd kernel size of the wavelet-domain conv.
         groups: groups of the wavelet-domain conv.
@@ -84,7 +88,7 @@ class MultiscaleWaveletAttention(nn.Module):
         *,
         wavelet: str = "haar",
         levels: int = 1,
-        transform: Literal["dwt", "fft"] = "dwt",
+        transform: Literal["dwt", "fft", "none"] = "dwt",
         mode: str = "reflect",
         kernel_size: int = 3,
         groups: int = 8,
@@ -105,8 +109,12 @@ class MultiscaleWaveletAttention(nn.Module):
             if levels != 1:
                 raise ValueError(f"transform='fft' has a single level; got levels={levels}, expected 1")
             self.transform = FourierTransform()
+        elif transform == "none":
+            if not skips:
+                raise ValueError("transform='none' with skips=False leaves no branch at all; set skips=True")
+            self.transform = None
         else:
-            raise ValueError(f"unknown transform {transform!r}; expected 'dwt' or 'fft'")
+            raise ValueError(f"unknown transform {transform!r}; expected 'dwt', 'fft' or 'none'")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-size padding), got {kernel_size}")
         if bands not in ("shared", "stacked"):
@@ -114,14 +122,16 @@ class MultiscaleWaveletAttention(nn.Module):
         if conv_levels not in ("all", "coarsest"):
             raise ValueError(f"unknown conv_levels {conv_levels!r}; expected 'all' or 'coarsest'")
         self.bands, self.skip_gelu = bands, skip_gelu
-        counts = self.transform.band_counts
-        self.n_conv_levels = len(counts) if conv_levels == "all" else 1
+        counts = self.transform.band_counts if self.transform is not None else ()
+        self.n_conv_levels = min(len(counts), len(counts) if conv_levels == "all" else 1)
 
         def wavelet_conv(channels: int) -> nn.Conv2d:
             _check_groups("groups", channels, groups)
             return nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=groups)
 
-        if bands == "shared":
+        if not counts:
+            self.convs = nn.ModuleList()
+        elif bands == "shared":
             self.convs = nn.ModuleList([wavelet_conv(dim)])
         else:
             self.convs = nn.ModuleList([wavelet_conv(nb * dim) for nb in counts[: self.n_conv_levels]])
@@ -155,6 +165,9 @@ class MultiscaleWaveletAttention(nn.Module):
         B, H, W, C = x.shape
         if (H, W) != self.grid_size:
             raise ValueError(f"MultiscaleWaveletAttention was built for a {self.grid_size} grid, got ({H}, {W})")
+        if self.transform is None:  # the skips-only control
+            y = self._skip(self.skip1x1, x) + self._skip(self.skip3x3, x)
+            return F.gelu(y).to(x.dtype)
         bands = self.transform(x)  # [(nb, B, h, w, C)], coarsest first
         bands = [self._wavelet_conv(i, z) if i < self.n_conv_levels else z for i, z in enumerate(bands)]
         y = self.transform.inverse(bands, (H, W))  # (B, H, W, C)
