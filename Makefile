@@ -5,8 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The PyTorch pair to install first (the CPU machines of this project have exactly this pair on disk);
-# override on other machines, e.g. `make install TORCH="torch torchvision"`.
+# The PyTorch pair installed first: an install default, a pair this project is tested with. Choose the build your
+# machine needs instead, e.g. `make install TORCH="torch torchvision"` (pip's default build for your platform) or
+# `make install TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cu128"`.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed-stamp
 
@@ -19,7 +20,8 @@ $(STAMP): pyproject.toml
 
 RUN := $(PY) -m mwa_lightning
 DATASET ?= cifar10
-MIXERS ?= attention afno gfn mwa
+# the mixers: one shared config each (their names are the registry's, mwa_lightning/models/mixers/registry.py)
+MIXERS ?= $(sort $(basename $(notdir $(wildcard configs/shared/mixer/*.yaml))))
 CONFIG ?= configs/baselines/cifar10/mwa.yaml
 DATA_DIR ?=
 # extra command-line arguments for the training targets, e.g. ARGS="--config configs/trainer/bf16.yaml"
@@ -28,7 +30,7 @@ DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
 STUDY ?= cifar10-small
 
-.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations ddp tensorboard study
+.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,15 +60,18 @@ quickstart: install ## train a small MWA ViT on the synthetic task on this CPU (
 cifar10-cpu: install ## a small MWA ViT on CIFAR-10 in <= 10 CPU minutes (DATA_DIR=folder holding cifar-10-batches-py)
 	$(RUN) fit --config configs/cifar10_cpu.yaml $(DATA_ARG) $(ARGS)
 
-baselines: install ## the 4 mixers x ViT-S/4 on DATASET (cifar10, cifar100, tiny_imagenet), one after another
+baselines: install ## every mixer (MIXERS=...) x ViT-S/4 on DATASET (cifar10, cifar100, tiny_imagenet), one after another
 	@test -d configs/baselines/$(DATASET) || { echo "unknown DATASET=$(DATASET); expected one of: $$(ls configs/baselines | tr "\n" " ")"; exit 2; }
 	set -e; for m in $(MIXERS); do $(RUN) fit --config configs/baselines/$(DATASET)/$$m.yaml $(DATA_ARG) $(ARGS); done
 
-ablations: install ## every MWA ablation in configs/ablations/ (CIFAR-10, ViT-S/4), one after another
-	set -e; for c in configs/ablations/*.yaml; do $(RUN) fit --config $$c $(DATA_ARG) $(ARGS); done
+ablations: install ## every MWA ablation in configs/ablations/, each stacked on the CIFAR-10 MWA baseline, one after another
+	set -e; for c in configs/ablations/*.yaml; do $(RUN) fit --config configs/baselines/cifar10/mwa.yaml --config $$c $(DATA_ARG) $(ARGS); done
 
-ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/trainer/ddp.yaml)
-	$(RUN) fit --config $(CONFIG) --config configs/trainer/ddp.yaml $(DATA_ARG) $(ARGS)
+configs: install ## regenerate configs/baselines/<dataset>/<mixer>.yaml from configs/shared/ (after adding a mixer or a dataset)
+	$(PY) -m mwa_lightning.configs
+
+ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/overlays/ddp.yaml)
+	$(RUN) fit --config $(CONFIG) --config configs/overlays/ddp.yaml $(DATA_ARG) $(ARGS)
 
 study: install ## run a study, configs/studies/$(STUDY).yaml (resumable; DATA_DIR= for its data), report in results/$(STUDY)/
 	@test -f configs/studies/$(STUDY).yaml || { echo "unknown STUDY=$(STUDY); expected one of: $$(ls configs/studies | sed 's/\.yaml//' | tr "\n" " ")"; exit 2; }

@@ -1,6 +1,12 @@
 """mwa-lightning: Multiscale Wavelet Attention and its baselines in Vision Transformers, on PyTorch Lightning."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from mwa_lightning.models import VisionTransformer
 
-__all__ = ["VisionTransformer"]
-__version__ = "0.1.0"
+try:
+    __version__ = version("mwa-lightning")  # stated once, in pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that was not installed
+    __version__ = "unknown"
+
+__all__ = ["VisionTransformer", "__version__"]

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from mwa_lightning.seeding import run_seed
 
 
-def batch_size(batch: Any) -> int:
+def samples_in_batch(batch: Any) -> int:
     """Samples in a ``(images, targets)`` batch (for ``ThroughputMonitor``)."""
     return batch[0].size(0)
 

@@ -29,8 +29,10 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from mwa_lightning.callbacks import EpochSeed, LastCheckpoint, batch_size
+from mwa_lightning.callbacks import EpochSeed, LastCheckpoint, samples_in_batch
 from mwa_lightning.data import ImageDataModule
+from mwa_lightning.malloc import tune_malloc
+from mwa_lightning.metrics import TEST, VAL, VAL_ACC
 from mwa_lightning.module import ImageClassifier, NonFiniteLossError
 from mwa_lightning.runs import (
     CHECKPOINTS,
@@ -41,7 +43,6 @@ from mwa_lightning.runs import (
     config_differences,
     mark_finished,
 )
-from mwa_lightning.runtime import tune_malloc
 
 LOGGER = {
     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -65,7 +66,7 @@ class MWACLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
-                "checkpoint.monitor": "val/acc",
+                "checkpoint.monitor": VAL_ACC,
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": False,  # last.ckpt is LastCheckpoint's, written every epoch
                 "checkpoint.filename": "best-epoch{epoch:03d}",
@@ -77,7 +78,7 @@ class MWACLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_lightning_class_args(ThroughputMonitor, "throughput")
-        parser.set_defaults({"throughput.batch_size_fn": batch_size, "throughput.window_size": 20})
+        parser.set_defaults({"throughput.batch_size_fn": samples_in_batch, "throughput.window_size": 20})
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -116,19 +117,19 @@ class MWACLI(LightningCLI):
                 "use another --run (or --experiment), or delete the folder to start over"
             )
 
-    def _report(self, prefix: str) -> None:
-        """Print the run folder and the ``prefix`` metrics (rank 0 only), one ``name=value`` per metric."""
+    def _report(self, stage: str) -> None:
+        """Print the run folder and the ``stage`` metrics (rank 0 only), one ``name=value`` per metric."""
         trainer = self.trainer
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")}
         print(f"\nrun folder: {log_dir}")
         if metrics:
             print("  " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
     def after_fit(self) -> None:
-        self._report("val/")
+        self._report(VAL)
         trainer = self.trainer
         if trainer.is_global_zero and trainer.state.finished and not trainer.interrupted and not trainer.fast_dev_run:
             mark_finished(Path(trainer.log_dir), trainer)
@@ -137,10 +138,10 @@ class MWACLI(LightningCLI):
             print(f"  best checkpoint: {ckpt.best_model_path} (val/acc={float(ckpt.best_model_score):.4f})")
 
     def after_validate(self) -> None:
-        self._report("val/")
+        self._report(VAL)
 
     def after_test(self) -> None:
-        self._report("test/")
+        self._report(TEST)
 
 
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:

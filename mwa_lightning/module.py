@@ -24,6 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from mwa_lightning.callbacks import last_checkpoint_path
 from mwa_lightning.flops import model_flops
+from mwa_lightning.metrics import ACC, ACC_TOP5, FLOPS, LOSS, PARAMS, TRAIN_LOSS, VAL_ACC_BEST, metric
 from mwa_lightning.models import VisionTransformer
 
 
@@ -97,7 +98,7 @@ class ImageClassifier(L.LightningModule):
         """Record the model's size and cost once per run, for reports."""
         if self.logger is not None:
             flops = self.flops_per_sample["eval"]
-            self.logger.log_metrics({"model/params": float(self.net.num_params()), "model/flops": float(flops)}, 0)
+            self.logger.log_metrics({PARAMS: float(self.net.num_params()), FLOPS: float(flops)}, 0)
 
     def configure_model(self) -> None:
         if self.hparams.compile and self.net._compiled_call_impl is None:
@@ -121,7 +122,7 @@ class ImageClassifier(L.LightningModule):
         loss = self.loss(self(images), targets)
         self._check_finite(loss, batch_idx)
         self.train_loss(loss.detach())
-        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log(TRAIN_LOSS, self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
 
     def _check_finite(self, loss: Tensor, batch_idx: int) -> None:
@@ -144,9 +145,9 @@ class ImageClassifier(L.LightningModule):
         top1, top5 = getattr(self, f"{stage}_top1"), getattr(self, f"{stage}_top5")
         top1(logits, labels)
         top5(logits, labels)
-        self.log(f"{stage}/loss", self.loss(logits, labels), sync_dist=True)
-        self.log(f"{stage}/acc", top1, prog_bar=True)
-        self.log(f"{stage}/acc_top5", top5)
+        self.log(metric(stage, LOSS), self.loss(logits, labels), sync_dist=True)
+        self.log(metric(stage, ACC), top1, prog_bar=True)
+        self.log(metric(stage, ACC_TOP5), top5)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -155,7 +156,7 @@ class ImageClassifier(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         self.val_acc_best(self.val_top1.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+        self.log(VAL_ACC_BEST, self.val_acc_best.compute(), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")

@@ -32,18 +32,20 @@ from typing import Any
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mwa_lightning.metrics import (
+    EPOCH,
+    FLOPS,
+    PARAMS,
+    THROUGHPUT,
+    THROUGHPUT_DEVICE,
+    TRAIN_LOSS_EPOCH,
+    VAL_ACC,
+    VAL_ACC_TOP5,
+)
+from mwa_lightning.models.mixers import mixer_name
 from mwa_lightning.runs import CONFIG_FILE, run_state
 
-SCALARS = (
-    "val/acc",
-    "val/acc_top5",
-    "epoch",
-    "train/samples_per_sec",  # all processes together (logged when there are several)
-    "train/device/samples_per_sec",  # this process
-    "train/loss_epoch",
-    "model/params",
-    "model/flops",
-)
+SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
 
 
 @dataclass
@@ -67,11 +69,11 @@ class Run:
 
     def throughput(self) -> list[float]:
         """Training images per second over the run: all processes when logged, else the only one's."""
-        return self.series("train/samples_per_sec") or self.series("train/device/samples_per_sec")
+        return self.series(THROUGHPUT) or self.series(THROUGHPUT_DEVICE)
 
     def by_epoch(self, tag: str) -> list[float]:
         """Values of an epoch-level metric, one per epoch in order (the last value logged at each step)."""
-        epochs = dict(self.scalars.get("epoch", []))
+        epochs = dict(self.scalars.get(EPOCH, []))
         per_epoch: dict[int, float] = {}
         for step, value in sorted(self.scalars.get(tag, [])):
             per_epoch[int(epochs.get(step, len(per_epoch)))] = value
@@ -100,10 +102,11 @@ def _short(class_path: str | None) -> str:
 
 
 def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
-    """(mixer class name, its options that differ from the class defaults)."""
+    """(the mixer's registered name, or its class name if unregistered; its options that differ from the class
+    defaults)."""
     mixer = model.get("mixer") or {}
     if isinstance(mixer, str):
-        return _short(mixer), ""
+        return mixer_name(mixer) or _short(mixer), ""
     class_path, init_args = mixer.get("class_path"), mixer.get("init_args") or {}
     defaults: dict[str, Any] = {}
     try:
@@ -113,7 +116,7 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     except (AttributeError, ImportError, ValueError):
         pass
     options = [f"{k}={v}" for k, v in sorted(init_args.items()) if k not in defaults or defaults[k] != v]
-    return _short(class_path), ", ".join(options)
+    return mixer_name(class_path) or _short(class_path), ", ".join(options)
 
 
 def backbone_description(model: dict[str, Any]) -> str:
@@ -153,14 +156,14 @@ def summarize(runs: list[Run], strip_prefix: str = "") -> list[dict[str, Any]]:
         mixer, options = mixer_description(model)
         data = first.config.get("data") or {}
         per_run = {
-            "last_top1": [(r.by_epoch("val/acc") or [math.nan])[-1] for r in members],
-            "last_top5": [(r.by_epoch("val/acc_top5") or [math.nan])[-1] for r in members],
-            "max_top1": [max(r.series("val/acc"), default=math.nan) for r in members],
-            "epochs": [max(r.series("epoch"), default=-1.0) + 1 for r in members],
+            "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],
+            "last_top5": [(r.by_epoch(VAL_ACC_TOP5) or [math.nan])[-1] for r in members],
+            "max_top1": [max(r.series(VAL_ACC), default=math.nan) for r in members],
+            "epochs": [max(r.series(EPOCH), default=-1.0) + 1 for r in members],
             "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
         }
-        params = (first.series("model/params") or [math.nan])[0]
-        flops = (first.series("model/flops") or [math.nan])[0]
+        params = (first.series(PARAMS) or [math.nan])[0]
+        flops = (first.series(FLOPS) or [math.nan])[0]
         row: dict[str, Any] = {
             "experiment": first.experiment.removeprefix(strip_prefix),
             "mixer": mixer,
@@ -256,7 +259,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     acc_ax, loss_ax = fig.subplots(1, 2)
     for row in rows:
         label = f"{row['experiment']} ({row['runs']} seed{'s' if row['runs'] != 1 else ''})"
-        for ax, tag in ((acc_ax, "val/acc"), (loss_ax, "train/loss_epoch")):
+        for ax, tag in ((acc_ax, VAL_ACC), (loss_ax, TRAIN_LOSS_EPOCH)):
             curves = [r.by_epoch(tag) for r in row["_runs"]]
             curves = [c for c in curves if c]
             if not curves:

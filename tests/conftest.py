@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from mwa_lightning.models.mixers import mixer_class, mixer_names
+
 # the real data copies: ../shared/data beside the checkout, or wherever MWA_SHARED_DATA points
 SHARED_DATA = Path(os.environ.get("MWA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
@@ -15,6 +17,12 @@ SHARED_DATA = Path(os.environ.get("MWA_SHARED_DATA", Path(__file__).resolve().pa
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(params=mixer_names())
+def mixer(request) -> type[torch.nn.Module]:
+    """Every registered token mixer (the registry is the one list of mixers; a new one is tested here too)."""
+    return mixer_class(request.param)
 
 
 @pytest.fixture

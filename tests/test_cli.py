@@ -1,3 +1,5 @@
+import contextlib
+import io
 import signal
 from pathlib import Path
 
@@ -8,17 +10,33 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from mwa_lightning.cli import MWACLI, main
 from mwa_lightning.data import ImageDataModule
+from mwa_lightning.metrics import TRAIN_LOSS_STEP, VAL_ACC
+from mwa_lightning.models import MultiscaleWaveletAttention
+from mwa_lightning.models.mixers import mixer_class, mixer_names
+from mwa_lightning.models.mixers.registry import import_class
 from mwa_lightning.module import ImageClassifier
 from tests.helpers import ROOT, reported_metrics, run_cli, tiny_config
 
 CONFIGS = ROOT / "configs"
-EXPERIMENTS = sorted(p for p in CONFIGS.rglob("*.yaml") if "experiment" in yaml.safe_load(p.read_text()))
-OVERLAYS = sorted((CONFIGS / "trainer").glob("*.yaml"))
+MWA_BASELINE = CONFIGS / "baselines" / "cifar10" / "mwa.yaml"
+ABLATIONS = sorted((CONFIGS / "ablations").glob("*.yaml"))  # overlays on the MWA baseline
+EXPERIMENTS = sorted(
+    p for p in CONFIGS.rglob("*.yaml") if p not in ABLATIONS and "experiment" in (yaml.safe_load(p.read_text()) or {})
+)
+OVERLAYS = sorted((CONFIGS / "overlays").glob("*.yaml"))
 STUDIES = sorted((CONFIGS / "studies").glob("*.yaml"))
 
 
 def instantiate(*args: str) -> MWACLI:
     return main(list(args), run=False)
+
+
+def resolved(*args: str) -> dict:
+    """The config the command line would run, as a dict (``--print_config``)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["fit", *args, "--print_config"])
+    return yaml.safe_load(out.getvalue())
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -31,12 +49,42 @@ def test_every_experiment_config_parses_and_instantiates(config, tmp_path, monke
     assert cli.config.experiment == yaml.safe_load(config.read_text())["experiment"]
 
 
+@pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: p.stem)
+def test_an_ablation_is_the_mwa_baseline_plus_exactly_its_own_options(ablation, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = resolved("--config", str(MWA_BASELINE))
+    stacked = resolved("--config", str(MWA_BASELINE), "--config", str(ablation))
+    written = yaml.safe_load(ablation.read_text())
+    options = written["model"]["mixer"]["init_args"]
+    assert stacked["experiment"] == written["experiment"]
+    assert stacked["model"]["mixer"]["init_args"] == {**base["model"]["mixer"]["init_args"], **options}
+    for section in ("trainer", "data"):
+        assert stacked[section] == base[section]
+    assert {k: v for k, v in stacked["model"].items() if k != "mixer"} == {
+        k: v for k, v in base["model"].items() if k != "mixer"
+    }
+    cli = instantiate("--config", str(MWA_BASELINE), "--config", str(ablation))
+    mixer = cli.model.net.blocks[0].mixer
+    assert isinstance(mixer, MultiscaleWaveletAttention)
+
+
+def test_baselines_are_generated_for_every_dataset_and_mixer():
+    from mwa_lightning.configs import generate
+
+    assert generate(CONFIGS, check=True) == [], "run `make configs`"
+    datasets = {p.stem for p in (CONFIGS / "shared" / "data").glob("*.yaml")}
+    assert {p.stem for p in (CONFIGS / "shared" / "mixer").glob("*.yaml")} == set(mixer_names())
+    for name in mixer_names():
+        shared = yaml.safe_load((CONFIGS / "shared" / "mixer" / f"{name}.yaml").read_text())
+        assert import_class(shared["class_path"]) is mixer_class(name), f"{name}.yaml names another class"
+        assert {p.parent.name for p in (CONFIGS / "baselines").glob(f"*/{name}.yaml")} == datasets
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
 def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    base = CONFIGS / "baselines" / "cifar10" / "mwa.yaml"
     settings = yaml.safe_load(overlay.read_text())["trainer"]
-    args = ["--config", str(base), "--config", str(overlay)]
+    args = ["--config", str(MWA_BASELINE), "--config", str(overlay)]
     if settings.get("accelerator") == "gpu":  # check the wiring on this CPU: one process, gloo
         args += ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
     cli = instantiate(*args)
@@ -49,35 +97,37 @@ def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch)
         assert cli.trainer.precision == settings["precision"]
 
 
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for value in tree.values():
-            yield from _leaves(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            yield from _leaves(value)
-    else:
-        yield tree
+def _config_refs(path: Path) -> set[Path]:
+    """The config files ``path`` includes, recursively (values ending in .yaml, relative to its folder)."""
+
+    def leaves(tree):
+        if isinstance(tree, dict):
+            for value in tree.values():
+                yield from leaves(value)
+        elif isinstance(tree, list):
+            for value in tree:
+                yield from leaves(value)
+        else:
+            yield tree
+
+    # a study's paths are relative to the repository root, everything else's to its own folder
+    base = ROOT if path.parent.name == "studies" else path.parent
+    refs = {(base / v).resolve() for v in leaves(yaml.safe_load(path.read_text())) if str(v).endswith(".yaml")}
+    for ref in list(refs):
+        if ref.is_file():
+            refs |= _config_refs(ref)
+    return refs
 
 
-def test_every_yaml_is_an_experiment_an_overlay_a_study_or_included():
-    included = set()
-    for config in EXPERIMENTS:
-        text = config.read_text()
-        for value in yaml.safe_load(text).values():
-            refs = [value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []
-            included |= {(config.parent / r).resolve() for r in refs if isinstance(r, str) and r.endswith(".yaml")}
-    for study in STUDIES:  # a study includes its base and any config file its overrides name
-        for value in _leaves(yaml.safe_load(study.read_text())):
-            if isinstance(value, str) and value.endswith(".yaml"):
-                included.add((ROOT / value).resolve())
-    orphans = set(CONFIGS.rglob("*.yaml")) - set(EXPERIMENTS) - set(OVERLAYS) - set(STUDIES) - included
+def test_every_yaml_is_an_experiment_an_ablation_an_overlay_a_study_or_included():
+    roots = [*EXPERIMENTS, *ABLATIONS, *OVERLAYS, *STUDIES]
+    included = set().union(*(_config_refs(p) for p in roots))
+    orphans = set(CONFIGS.rglob("*.yaml")) - set(roots) - included
     assert not orphans, f"configs nothing uses: {sorted(map(str, orphans))}"
     for path in included:
-        assert path.is_file(), f"an experiment includes {path}, which does not exist"
+        assert path.is_file(), f"a config includes {path}, which does not exist"
 
 
-@pytest.mark.parametrize("mixer", ["SelfAttention", "AFNO", "GlobalFilter", "MultiscaleWaveletAttention"])
 def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = main(
@@ -88,12 +138,12 @@ def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
             "--trainer.fast_dev_run",
             "true",
             "--model.mixer",
-            f"mwa_lightning.models.{mixer}",
+            f"{mixer.__module__}.{mixer.__qualname__}",
         ]
     )
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
-    assert {type(block.mixer).__name__ for block in cli.model.net.blocks} == {mixer}  # injected by class path
-    assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])
+    assert {type(block.mixer) for block in cli.model.net.blocks} == {mixer}  # injected by class path
+    assert torch.isfinite(cli.trainer.callback_metrics[TRAIN_LOSS_STEP])
 
 
 def test_run_folder_holds_config_checkpoints_and_events(tmp_path, monkeypatch, capsys):
@@ -141,7 +191,12 @@ def test_quickstart_config_runs_end_to_end_shortened(tmp_path, monkeypatch, caps
             "false",
         ]
     )
-    assert (tmp_path / "logs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    run = tmp_path / "logs" / "quickstart" / "version_0"
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3 and last["epoch"] == 0  # the shortened schedule ran to its end
+    finished = yaml.safe_load((run / "finished.json").read_text())
+    printed = reported_metrics(capsys.readouterr().out)
+    assert finished["epochs"] == 1 and printed[VAL_ACC] == pytest.approx(finished["metrics"][VAL_ACC], abs=1e-4)
 
 
 def test_two_process_ddp_validates_like_one_process(tmp_path):

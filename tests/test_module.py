@@ -4,10 +4,10 @@ import torch.nn.functional as F
 from lightning import Trainer
 
 from mwa_lightning.data import Augment, SyntheticDataModule
-from mwa_lightning.models import AFNO, GlobalFilter, MultiscaleWaveletAttention, SelfAttention
+from mwa_lightning.metrics import TRAIN_LOSS_EPOCH, TRAIN_LOSS_STEP, VAL_ACC
+from mwa_lightning.models import AFNO, GlobalFilter, MultiscaleWaveletAttention
 from mwa_lightning.module import ImageClassifier, NonFiniteLossError, parameter_groups
 
-MIXERS = [SelfAttention, AFNO, GlobalFilter, MultiscaleWaveletAttention]
 PLAIN = Augment(crop_padding=0, randaugment_ops=0, mixup_alpha=0.0, cutmix_alpha=0.0)
 
 
@@ -72,24 +72,27 @@ def test_warmup_then_cosine_per_step(tmp_path):
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-5)  # cosine ends at min_lr
 
 
-@pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)
 def test_fast_dev_run(mixer, tmp_path):
     model = ImageClassifier(size="tiny", mixer=mixer)
     trainer = tiny_trainer(tmp_path, fast_dev_run=True)
-    trainer.fit(model, tiny_data())
+    data = tiny_data()
+    trainer.fit(model, data)
     assert trainer.state.finished and trainer.global_step == 1
     assert all(isinstance(block.mixer, mixer) for block in model.net.blocks)
-    assert torch.isfinite(trainer.callback_metrics["train/loss_step"])
-    assert 0.0 <= float(trainer.callback_metrics["val/acc"]) <= 1.0
+    assert torch.isfinite(trainer.callback_metrics[TRAIN_LOSS_STEP])
+    # the logged accuracy is the share of the validation batch the trained model gets right
+    images, labels = data.transform_batch(next(iter(data.val_dataloader())), train=False)
+    with torch.no_grad():
+        right = (model.eval()(images).argmax(-1) == labels).float().mean()
+    assert float(trainer.callback_metrics[VAL_ACC]) == pytest.approx(float(right))
 
 
-@pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)
 def test_bf16_mixed_trains_every_mixer(mixer, tmp_path):
     model = ImageClassifier(size="tiny", mixer=mixer, lr=3e-3, warmup_epochs=0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = tiny_trainer(tmp_path, precision="bf16-mixed", max_epochs=2, enable_checkpointing=False)
     trainer.fit(model, tiny_data(augment=PLAIN))
-    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+    assert torch.isfinite(trainer.callback_metrics[TRAIN_LOSS_EPOCH])
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert len(changed) == len(before), "some parameters were not updated"
     assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -56,9 +56,7 @@ def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
     assert grouped["params_M"] > 0 and grouped["GFLOPs"] > 0 and not math.isnan(grouped["last_top5_mean"])
     assert grouped["images_per_s_mean"] > 0
     table = (tmp_path / "report.md").read_text()
-    assert (
-        "| mwa | MultiscaleWaveletAttention | - | ViT-tiny/4 (depth=1) | Synthetic | 2 | 0 |" in table and "±" in table
-    )
+    assert "| mwa | mwa | - | ViT-tiny/4 (depth=1) | Synthetic | 2 | 0 |" in table and "±" in table
     assert (tmp_path / "report.csv").read_text().startswith("experiment,mixer,options")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
@@ -82,12 +80,21 @@ def test_notebooks_are_stored_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} holds outputs"
 
 
+def test_notebook_markdown_has_no_literal_escapes():
+    import nbformat
+
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                assert "\\n" not in cell.source, f"{path.name}: a Markdown cell shows a literal \\n"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_headless(notebook, runs_dir, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    from tests.fixtures import write_cifar10
+    from tests.dataset_files import write_cifar10
 
     write_cifar10(tmp_path / "cifar")
     monkeypatch.setenv("MWA_RUNS_DIR", str(runs_dir))

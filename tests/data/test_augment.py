@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mwa_lightning.data import Augment, CIFAR10DataModule
 from mwa_lightning.data.augment import BatchAugment, BatchMix, image_transform, random_crop
-from tests.fixtures import write_cifar10
+from tests.dataset_files import write_cifar10
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 OFF = dict(crop_padding=0, hflip=False, randaugment_ops=0, mixup_alpha=0.0, cutmix_alpha=0.0)

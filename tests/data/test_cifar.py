@@ -4,7 +4,7 @@ import torch
 
 from mwa_lightning.data import CIFAR10DataModule, CIFAR100DataModule, DataError
 from mwa_lightning.data.cifar import read_pickle
-from tests.fixtures import write_cifar10, write_cifar100
+from tests.dataset_files import write_cifar10, write_cifar100
 
 
 def test_reads_the_original_pickle_layout(tmp_path):

@@ -6,7 +6,7 @@ import torch
 
 from mwa_lightning.data import DataError, TinyImageNetDataModule
 from mwa_lightning.data import tiny_imagenet as tin
-from tests.fixtures import write_jpeg, write_tiny_imagenet
+from tests.dataset_files import write_jpeg, write_tiny_imagenet
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ import torch.nn.functional as F
 
 from mwa_lightning.models import AFNO, GlobalFilter, MultiscaleWaveletAttention, SelfAttention, VisionTransformer
 
-MIXERS = [SelfAttention, AFNO, GlobalFilter, MultiscaleWaveletAttention]
 
-
-@pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)
 def test_tiny_backbone_forward_backward_every_parameter_gets_a_gradient(mixer):
     model = VisionTransformer(mixer=mixer, size="tiny", num_classes=5, drop_path_rate=0.0)
     logits = model(torch.randn(3, 3, 32, 32))
@@ -22,7 +19,6 @@ def test_tiny_backbone_forward_backward_every_parameter_gets_a_gradient(mixer):
         assert p.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
 
 
-@pytest.mark.parametrize("mixer", MIXERS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("in_dtype", [torch.float32, torch.bfloat16])
 def test_output_dtype_equals_input_dtype_under_bf16_autocast(mixer, in_dtype):
     m = mixer(dim=16, grid_size=(8, 8))
@@ -253,7 +249,6 @@ def test_mwa_bad_configuration_errors(kwargs, match):
         MultiscaleWaveletAttention(**args)
 
 
-@pytest.mark.parametrize("mixer", [AFNO, GlobalFilter, MultiscaleWaveletAttention], ids=lambda m: m.__name__)
 def test_mixer_rejects_a_grid_it_was_not_built_for(mixer):
     m = mixer(dim=16, grid_size=(8, 8))
     with pytest.raises(ValueError, match=r"built for a \(8, 8\) grid, got \(4, 4\)"):

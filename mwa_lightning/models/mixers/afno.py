@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mwa_lightning.models.transforms import float32_region, to_float32
+from mwa_lightning.models.mixers.common import check_grid, float32_region, to_float32
 
 
 def kept_modes(grid_size: tuple[int, int], fraction: float) -> tuple[Tensor, int]:
@@ -113,8 +113,7 @@ class AFNO(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, H, W, C = x.shape
-        if (H, W) != self.grid_size:
-            raise ValueError(f"AFNO was built for a {self.grid_size} grid, got ({H}, {W})")
+        check_grid(self, x)
         with float32_region(x):
             spec = torch.fft.rfft2(to_float32(x), dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C)
         if self.keep_all:

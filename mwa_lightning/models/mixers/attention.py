@@ -10,13 +10,15 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mwa_lightning.models.mixers.common import check_divisor, check_grid
+
 
 class SelfAttention(nn.Module):
     """Global multi-head self-attention over all H*W tokens, through ``F.scaled_dot_product_attention``.
 
     Args:
         dim: channels C.
-        grid_size: token grid (H, W); attention needs no size-dependent weights, so it is only recorded.
+        grid_size: token grid (H, W); attention has no size-dependent weights, but inputs must match it.
         num_heads: heads; must divide ``dim``.
         qkv_bias: bias in the query/key/value projection.
         attn_drop: dropout on the attention weights (training only).
@@ -34,8 +36,7 @@ class SelfAttention(nn.Module):
         proj_drop: float = 0.0,
     ):
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide dim={dim}")
+        check_divisor("num_heads", dim, num_heads)
         self.grid_size = tuple(grid_size)
         self.num_heads = num_heads
         self.attn_drop = attn_drop
@@ -45,6 +46,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, H, W, C = x.shape
+        check_grid(self, x)
         qkv = self.qkv(x).reshape(B, H * W, 3, self.num_heads, C // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, N, C/heads)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)

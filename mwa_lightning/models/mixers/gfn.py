@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mwa_lightning.models.transforms import float32_region, to_float32
+from mwa_lightning.models.mixers.common import check_grid, float32_region, to_float32
 
 
 class GlobalFilter(nn.Module):
@@ -34,8 +34,7 @@ class GlobalFilter(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, H, W, C = x.shape
-        if (H, W) != self.grid_size:
-            raise ValueError(f"GlobalFilter was built for a {self.grid_size} grid, got ({H}, {W})")
+        check_grid(self, x)
         with float32_region(x):
             spec = torch.fft.rfft2(to_float32(x), dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C)
             spec = spec * torch.view_as_complex(to_float32(self.complex_weight))

@@ -2,7 +2,7 @@
 
 Nekoozadeh, Ahmadzadeh, Mardani, Mardani, "Multiscale Attention via Wavelet Neural Operators for Vision
 Transformers", https://arxiv.org/abs/2303.12398 (OpenReview scozYAatUd). No public code exists; this follows
-the paper as summarised in the project's PAPER.md, and makes each point the paper leaves vague an option.
+the paper's description of the layer and makes each point the paper leaves vague an option.
 Its ancestor is the Wavelet Neural Operator (Tripura & Chakraborty, https://arxiv.org/abs/2205.02191).
 
 Per block, on the token grid x (B, H, W, C)::
@@ -46,17 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mwa_lightning.models.transforms import FourierTransform, WaveletTransform
-
-
-def conv_channels_last(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    """Apply a Conv2d to a channels-last grid ``(N, H, W, C)`` without copying it to NCHW."""
-    return conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-
-
-def _check_groups(name: str, channels: int, groups: int) -> None:
-    if groups < 1 or channels % groups:
-        raise ValueError(f"{name}={groups} must be a positive divisor of the {channels} channels it splits")
+from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last
+from mwa_lightning.models.mixers.wavelet_fft import FourierTransform, WaveletTransform
 
 
 class MultiscaleWaveletAttention(nn.Module):
@@ -126,7 +117,7 @@ class MultiscaleWaveletAttention(nn.Module):
         self.n_conv_levels = min(len(counts), len(counts) if conv_levels == "all" else 1)
 
         def wavelet_conv(channels: int) -> nn.Conv2d:
-            _check_groups("groups", channels, groups)
+            check_divisor("groups", channels, groups)
             return nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=groups)
 
         if not counts:
@@ -136,9 +127,9 @@ class MultiscaleWaveletAttention(nn.Module):
         else:
             self.convs = nn.ModuleList([wavelet_conv(nb * dim) for nb in counts[: self.n_conv_levels]])
         if skips:
-            _check_groups("skip1x1_groups", dim, skip1x1_groups)
+            check_divisor("skip1x1_groups", dim, skip1x1_groups)
             g3 = dim if skip3x3_groups is None else skip3x3_groups
-            _check_groups("skip3x3_groups", dim, g3)
+            check_divisor("skip3x3_groups", dim, g3)
             self.skip1x1 = nn.Conv2d(dim, dim, 1, groups=skip1x1_groups)
             self.skip3x3 = nn.Conv2d(dim, dim, 3, padding=1, groups=g3)
         else:
@@ -163,8 +154,7 @@ class MultiscaleWaveletAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, H, W, C = x.shape
-        if (H, W) != self.grid_size:
-            raise ValueError(f"MultiscaleWaveletAttention was built for a {self.grid_size} grid, got ({H}, {W})")
+        check_grid(self, x)
         if self.transform is None:  # the skips-only control
             y = self._skip(self.skip1x1, x) + self._skip(self.skip3x3, x)
             return F.gelu(y).to(x.dtype)

@@ -1,4 +1,4 @@
-"""Token-grid transforms for the spectral and wavelet mixers.
+"""The wavelet and Fourier transforms of token grids that the spectral and wavelet mixers use.
 
 Every transform here acts on channels-last token grids ``(B, H, W, C)`` and hands out *band stacks*:
 a list with one tensor per level, coarsest first, each of shape ``(n_bands, B, h, w, C)``.
@@ -13,14 +13,13 @@ a list with one tensor per level, coarsest first, each of shape ``(n_bands, B, h
   the drop-in that the FFT-for-DWT ablation swaps in.
 
 Mixed precision: FFTs and ptwt run in float32 with autocast off (ptwt raises on bf16 and cuFFT/pocketfft
-have no bf16), see :func:`float32_region`; the Haar butterfly is a plain matmul and may run in the autocast
-dtype.
+have no bf16), see :func:`~mwa_lightning.models.mixers.common.float32_region`; the Haar butterfly is a plain
+matmul and may run in the autocast dtype.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import ptwt
@@ -28,31 +27,16 @@ import pywt
 import torch
 from torch import Tensor, nn
 
+from mwa_lightning.models.mixers.common import float32_region, to_float32
+
 __all__ = [
     "FourierTransform",
     "WaveletTransform",
     "discrete_wavelets",
-    "float32_region",
     "haar_dwt2",
     "haar_idwt2",
     "is_haar",
-    "to_float32",
 ]
-
-LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-@contextlib.contextmanager
-def float32_region(x: Tensor) -> Iterator[None]:
-    """Disable autocast on ``x``'s device for the enclosed block (cast low-precision inputs with
-    :func:`to_float32`)."""
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        yield
-
-
-def to_float32(x: Tensor) -> Tensor:
-    """Cast float16/bfloat16 to float32; leave float32 and float64 alone."""
-    return x.float() if x.dtype in LOW_PRECISION else x
 
 
 @lru_cache(maxsize=1)

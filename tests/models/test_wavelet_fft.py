@@ -2,7 +2,7 @@ import ptwt
 import pytest
 import torch
 
-from mwa_lightning.models.transforms import (
+from mwa_lightning.models.mixers.wavelet_fft import (
     FourierTransform,
     WaveletTransform,
     haar_dwt2,

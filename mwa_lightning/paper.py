@@ -1,0 +1,57 @@
+"""Reference numbers from the papers, in one place: used by the benchmark, the report and the tests.
+
+- :data:`MODEL_COST`: the MWA paper's parameters (M) and GFLOPs per image (it counts one multiply-add as one
+  FLOP, i.e. GMACs) of each backbone x mixer at 32 px (CIFAR, 10 classes) and 64 px (Tiny-ImageNet, 200 classes).
+- :data:`TOP1`: the MWA paper's top-1 accuracies (%), single runs, no seeds reported.
+- :data:`IMAGENET`: ImageNet-1K reference points at 224 px, patch 16 (the GFNet repository's table, DeiT's
+  paper): parameters (M), GFLOPs (multiply-adds), top-1 (%).
+
+Mixer keys are the registry's names (:mod:`mwa_lightning.models.mixers.registry`); a mixer the papers do not
+cover simply has no entry (:func:`model_cost` returns None).
+"""
+
+from __future__ import annotations
+
+# (image size, backbone) -> mixer -> (params M, GFLOPs as the paper counts them)
+MODEL_COST: dict[tuple[int, str], dict[str, tuple[float, float]]] = {
+    (32, "XS"): {"attention": (9, 0.58), "afno": (7, 0.46), "gfn": (6, 0.38), "mwa": (7, 0.48)},
+    (32, "S"): {"attention": (21, 1.40), "afno": (16, 1.05), "gfn": (15, 0.90), "mwa": (16, 1.095)},
+    (32, "B"): {"attention": (85, 5.52), "afno": (66, 4.39), "gfn": (58, 3.63), "mwa": (66, 4.37)},
+    (64, "XS"): {"attention": (9, 2.53), "afno": (7, 1.80), "gfn": (7, 1.52), "mwa": (7, 1.92)},
+    (64, "S"): {"attention": (21, 6.07), "afno": (17, 4.32), "gfn": (16, 3.64), "mwa": (17, 4.54)},
+}
+# classes of the dataset each image size stands for in MODEL_COST
+COST_CLASSES = {32: 10, 64: 200}
+
+# dataset -> backbone -> mixer -> top-1 %
+TOP1: dict[str, dict[str, dict[str, float]]] = {
+    "cifar10": {
+        "XS": {"attention": 89.00, "afno": 92.00, "gfn": 93.40, "mwa": 94.30},
+        "S": {"attention": 88.00, "afno": 93.70, "gfn": 94.40, "mwa": 95.30},
+        "B": {"attention": 83.90, "afno": 95.20, "gfn": 95.30, "mwa": 96.10},
+    },
+    "cifar100": {
+        "XS": {"attention": 62.00, "afno": 70.60, "gfn": 70.91, "mwa": 71.60},
+        "S": {"attention": 61.90, "afno": 71.90, "gfn": 71.20, "mwa": 73.20},
+        "B": {"attention": 62.20, "afno": 72.81, "gfn": 71.50, "mwa": 75.30},
+    },
+    "tiny_imagenet": {
+        "XS": {"attention": 46.50, "afno": 59.30, "gfn": 60.87, "mwa": 61.40},
+        "S": {"attention": 46.70, "afno": 59.60, "gfn": 61.20, "mwa": 61.92},
+    },
+}
+
+# ImageNet-1K, 224 px, patch 16: model -> (params M, GFLOPs (multiply-adds), top-1 %)
+IMAGENET: dict[str, tuple[float, float, float]] = {
+    "GFNet-Ti": (7, 1.3, 74.6),
+    "GFNet-XS": (16, 2.8, 78.6),
+    "GFNet-S": (25, 4.5, 80.0),
+    "GFNet-B": (43, 7.9, 80.7),
+    "DeiT-S": (22, 4.6, 79.8),
+    "DeiT-B": (86, 17.5, 81.8),
+}
+
+
+def model_cost(image_size: int, size: str, mixer: str) -> tuple[float, float] | None:
+    """The paper's (params M, GFLOPs) for a backbone x mixer at an image size, or None if it has none."""
+    return MODEL_COST.get((image_size, size), {}).get(mixer)
