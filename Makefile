@@ -30,7 +30,7 @@ DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
 STUDY ?= cifar10-small
 
-.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study
+.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study gpu-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/overlays/d
 study: install ## run a study, configs/studies/$(STUDY).yaml (resumable; DATA_DIR= for its data), report in results/$(STUDY)/
 	@test -f configs/studies/$(STUDY).yaml || { echo "unknown STUDY=$(STUDY); expected one of: $$(ls configs/studies | sed 's/\.yaml//' | tr "\n" " ")"; exit 2; }
 	$(PY) -m mwa_lightning.study configs/studies/$(STUDY).yaml $(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(ARGS)
+
+gpu-check: install ## on one CUDA GPU, in minutes: every mixer trained through the CLI (bf16, compiled, db2) + bench, gpu_check/gpu_check.md
+	$(PY) -m mwa_lightning.gpucheck $(ARGS)
 
 tensorboard: install ## serve TensorBoard on logs/ (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs --port 6006

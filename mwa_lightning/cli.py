@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import torch
 import yaml
 from jsonargparse import Namespace
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -55,6 +57,12 @@ class MWACLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", default="default", help="run name: logs/<experiment>/version_N/")
+        parser.add_argument(
+            "--float32_matmul_precision",
+            type=Literal["highest", "high", "medium"],
+            default="high",
+            help="torch.set_float32_matmul_precision on GPUs ('high': TF32 matmuls); CPU runs leave it alone",
+        )
         parser.add_argument(
             "--run",
             type=str | None,
@@ -103,6 +111,14 @@ class MWACLI(LightningCLI):
             if run_dir.parent == (Path(logger.init_args.save_dir) / cfg.experiment).resolve():
                 logger.init_args.version = run_dir.name  # resume into the run's own folder
 
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        if isinstance(self.trainer.accelerator, CUDAAccelerator):
+            torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+        elif isinstance(self.trainer.accelerator, CPUAccelerator):
+            tune_malloc()  # CPU only: keep freed memory for reuse (mwa_lightning.malloc)
+
     def _check_same_run(self, run_dir: Path, cfg: Namespace) -> None:
         """Refuse to continue a fixed run folder with a config other than the one it was started with."""
         saved_path = run_dir / CONFIG_FILE
@@ -131,8 +147,9 @@ class MWACLI(LightningCLI):
     def after_fit(self) -> None:
         self._report(VAL)
         trainer = self.trainer
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if trainer.is_global_zero and trainer.state.finished and not trainer.interrupted and not trainer.fast_dev_run:
-            mark_finished(Path(trainer.log_dir), trainer)
+            mark_finished(Path(log_dir), trainer)
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and ckpt is not None and ckpt.best_model_score is not None:
             print(f"  best checkpoint: {ckpt.best_model_path} (val/acc={float(ckpt.best_model_score):.4f})")
@@ -146,7 +163,6 @@ class MWACLI(LightningCLI):
 
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
     """Run the command line (``run=False``: parse and instantiate only, for inspection and tests)."""
-    tune_malloc()
     try:
         return MWACLI(
             ImageClassifier,

@@ -21,6 +21,6 @@ TRAIN_LOSS_STEP = f"{TRAIN_LOSS}_step"
 EPOCH = "epoch"  # Lightning's epoch scalar
 THROUGHPUT = "train/samples_per_sec"  # ThroughputMonitor, all processes together (logged when there are several)
 THROUGHPUT_DEVICE = "train/device/samples_per_sec"  # ThroughputMonitor, this process
-LEARNING_RATE = "train/lr"  # the effective learning rate of the first parameter group, per step
+LR_PEAK = "model/lr_peak"  # the effective peak learning rate (after the linear scaling rule), logged once per run
 PARAMS = "model/params"  # parameters of the backbone, logged once per run
 FLOPS = "model/flops"  # forward FLOPs per image, logged once per run

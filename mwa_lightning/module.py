@@ -18,13 +18,14 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mwa_lightning.callbacks import last_checkpoint_path
 from mwa_lightning.flops import model_flops
-from mwa_lightning.metrics import ACC, ACC_TOP5, FLOPS, LOSS, PARAMS, TRAIN_LOSS, VAL_ACC_BEST, metric
+from mwa_lightning.metrics import ACC, ACC_TOP5, FLOPS, LOSS, LR_PEAK, PARAMS, TRAIN_LOSS, VAL_ACC_BEST, metric
 from mwa_lightning.models import VisionTransformer
 
 
@@ -52,11 +53,17 @@ class ImageClassifier(L.LightningModule):
     Args:
         num_classes: classes; linked from the DataModule by the command line.
         image_size: input side in pixels; linked from the DataModule by the command line.
-        lr: peak AdamW learning rate.
+        lr: peak AdamW learning rate; with ``lr_base_batch`` set, the rate for a global batch of that size.
         weight_decay: AdamW weight decay (see the module docstring for what is exempt).
         betas: AdamW betas.
         warmup_epochs: linear warm-up length, stepped per batch.
-        min_lr: learning rate at the end of the cosine decay.
+        min_lr: learning rate at the end of the cosine decay (absolute, not scaled).
+        lr_base_batch: the reference's linear scaling rule: the peak rate is
+            ``lr * global_batch / lr_base_batch`` with global batch = per-device batch x devices x nodes x
+            gradient accumulation (NVlabs/AFNO-transformer and DeiT: ``lr * batch_size * world_size / 512``).
+            None: ``lr`` is used as it is.
+        warmup_lr: learning rate at the first step of the warm-up (absolute; the reference: 1e-6); None starts
+            at ``1e-3`` of the peak rate.
         label_smoothing: label smoothing of the cross-entropy (also applied to soft targets).
         compile: ``torch.compile`` the backbone.
         **backbone: keyword arguments of :class:`~mwa_lightning.models.VisionTransformer`: ``mixer`` (the
@@ -73,11 +80,15 @@ class ImageClassifier(L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.999),
         warmup_epochs: float = 5.0,
         min_lr: float = 1e-5,
+        lr_base_batch: int | None = None,
+        warmup_lr: float | None = None,
         label_smoothing: float = 0.1,
         compile: bool = False,
         **backbone: Any,
     ):
         super().__init__()
+        if lr_base_batch is not None and lr_base_batch < 1:
+            raise ValueError(f"lr_base_batch={lr_base_batch} must be a positive batch size (or None)")
         self.save_hyperparameters()
         self.net = VisionTransformer(num_classes=num_classes, image_size=image_size, **backbone)
         self.train_loss = MeanMetric()
@@ -95,10 +106,29 @@ class ImageClassifier(L.LightningModule):
             self.flops_per_sample["train"] = model_flops(self.net, self.net.image_size, self.net.in_chans, True)
 
     def on_fit_start(self) -> None:
-        """Record the model's size and cost once per run, for reports."""
+        """Record the model's size, cost and effective peak learning rate once per run, for reports."""
         if self.logger is not None:
             flops = self.flops_per_sample["eval"]
-            self.logger.log_metrics({PARAMS: float(self.net.num_params()), FLOPS: float(flops)}, 0)
+            sizes = {PARAMS: float(self.net.num_params()), FLOPS: float(flops), LR_PEAK: self.peak_lr()}
+            self.logger.log_metrics(sizes, 0)
+
+    def global_batch_size(self) -> int:
+        """Images per optimizer step: per-device batch x processes (devices x nodes) x gradient accumulation."""
+        trainer = self.trainer
+        per_device = getattr(trainer.datamodule, "batch_size", None)
+        if per_device is None:
+            loader = trainer.train_dataloader
+            per_device = getattr(loader, "batch_size", None)
+        if per_device is None:
+            raise ValueError("lr_base_batch needs the per-device batch size: use a DataModule with batch_size")
+        return int(per_device) * trainer.world_size * trainer.accumulate_grad_batches
+
+    def peak_lr(self) -> float:
+        """The learning rate at the end of the warm-up: ``lr``, scaled by the linear rule when it is on."""
+        hp = self.hparams
+        if hp.get("lr_base_batch") is None:
+            return hp.lr
+        return hp.lr * self.global_batch_size() / hp.lr_base_batch
 
     def configure_model(self) -> None:
         if self.hparams.compile and self.net._compiled_call_impl is None:
@@ -173,7 +203,13 @@ class ImageClassifier(L.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        optimizer = torch.optim.AdamW(parameter_groups(self.net, hp.weight_decay), lr=hp.lr, betas=hp.betas)
+        lr = self.peak_lr()
+        if hp.get("lr_base_batch") is not None:
+            rank_zero_info(
+                f"learning rate: {hp.lr:g} x global batch {self.global_batch_size()} / {hp.lr_base_batch} = {lr:.4g} "
+                "(linear scaling rule, model.lr_base_batch)"
+            )
+        optimizer = torch.optim.AdamW(parameter_groups(self.net, hp.weight_decay), lr=lr, betas=hp.betas)
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ValueError("the cosine schedule needs a length: set trainer.max_epochs or trainer.max_steps")
@@ -183,6 +219,7 @@ class ImageClassifier(L.LightningModule):
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup, eta_min=hp.min_lr)
         scheduler = cosine
         if warmup > 0:
-            ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup)
+            start = 1e-3 if hp.get("warmup_lr") is None else min(1.0, hp.warmup_lr / lr)
+            ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=start, total_iters=warmup)
             scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

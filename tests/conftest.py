@@ -14,6 +14,15 @@ from mwa_lightning.models.mixers import mixer_class, mixer_names
 SHARED_DATA = Path(os.environ.get("MWA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False on this machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

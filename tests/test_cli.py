@@ -122,6 +122,7 @@ def _config_refs(path: Path) -> set[Path]:
 def test_every_yaml_is_an_experiment_an_ablation_an_overlay_a_study_or_included():
     roots = [*EXPERIMENTS, *ABLATIONS, *OVERLAYS, *STUDIES]
     included = set().union(*(_config_refs(p) for p in roots))
+    included |= set((CONFIGS / "shared" / "model").glob("*.yaml"))  # inputs of `make configs`, inlined
     orphans = set(CONFIGS.rglob("*.yaml")) - set(roots) - included
     assert not orphans, f"configs nothing uses: {sorted(map(str, orphans))}"
     for path in included:
@@ -270,3 +271,34 @@ def test_last_checkpoint_holds_the_final_epoch_even_when_accuracy_stops_improvin
     last = torch.load(checkpoints / "last.ckpt", weights_only=False)
     assert last["epoch"] == 2 and last["global_step"] == 3 * 6  # 96 images / batch 16
     assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-epoch000.ckpt"]
+
+
+def test_scaled_learning_rate_doubles_with_two_processes(tmp_path):
+    args = ["fit", "--config", str(tiny_config(tmp_path)), "--model.lr", "5e-4", "--model.lr_base_batch", "512"]
+    args += ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"]
+    one = run_cli(*args, cwd=tmp_path)
+    two = run_cli(*args, "--trainer.strategy", "ddp", "--trainer.devices", "2", cwd=tmp_path)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
+    assert "learning rate: 0.0005 x global batch 16 / 512 = 1.563e-05" in one.stdout + one.stderr
+    assert "learning rate: 0.0005 x global batch 32 / 512 = 3.125e-05" in two.stdout + two.stderr
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "tiny_imagenet"])
+def test_paper_configs_show_precision_learning_rate_rule_and_augmentation(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = resolved("--config", str(CONFIGS / "baselines" / dataset / "mwa.yaml"))
+    assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["benchmark"] is True
+    assert config["float32_matmul_precision"] == "high"
+    model = config["model"]
+    assert (model["lr"], model["lr_base_batch"], model["warmup_lr"], model["min_lr"]) == (5e-4, 512, 1e-6, 1e-5)
+    augment = config["data"]["init_args"]["augment"]
+    assert augment["randaugment_ops"] == 2 and augment["randaugment_magnitude"] == 9
+    assert augment["randaugment_magnitude_std"] == 0.5 and augment["crop"] == "auto"
+    assert (augment["mixup_alpha"], augment["cutmix_alpha"], augment["erasing_prob"]) == (0.8, 1.0, 0.0)
+    cli = instantiate("--config", str(CONFIGS / "baselines" / dataset / "mwa.yaml"))
+    size = cli.datamodule.image_size
+    assert cli.datamodule.augment.crop_kind(size) == ("pad" if dataset == "cifar10" else "resized")
+    assert cli.datamodule.eval_crop is (dataset != "cifar10")
+    # every launch of a baseline runs at one precision: the DDP overlays no longer set their own
+    for overlay in OVERLAYS:
+        assert "precision" not in yaml.safe_load(overlay.read_text())["trainer"]

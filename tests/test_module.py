@@ -145,3 +145,46 @@ def test_load_from_checkpoint_rebuilds_the_mixer(tmp_path):
     assert isinstance(loaded.net.blocks[0].mixer, MultiscaleWaveletAttention) and len(loaded.net.blocks) == 3
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_linear_scaling_rule_uses_the_global_batch(tmp_path, accumulate):
+    from lightning.pytorch.loggers import CSVLogger
+
+    from mwa_lightning.metrics import LR_PEAK
+
+    model = ImageClassifier(size="tiny", lr=5e-4, lr_base_batch=512, warmup_epochs=0)
+    trainer = tiny_trainer(
+        tmp_path,
+        max_steps=1,
+        accumulate_grad_batches=accumulate,
+        logger=CSVLogger(tmp_path),
+        enable_checkpointing=False,
+    )
+    trainer.fit(model, tiny_data(augment=PLAIN))  # batch 16 on one process
+    expected = 5e-4 * 16 * accumulate / 512
+    assert model.peak_lr() == pytest.approx(expected)
+    assert trainer.optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(expected)
+    logged = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()
+    assert LR_PEAK in logged.splitlines()[0]
+    # off (None): the learning rate is taken as it is
+    absolute = ImageClassifier(size="tiny", lr=5e-4)
+    tiny_trainer(tmp_path, max_steps=1, enable_checkpointing=False).fit(absolute, tiny_data(augment=PLAIN))
+    assert absolute.peak_lr() == 5e-4
+    with pytest.raises(ValueError, match="lr_base_batch=0 must be a positive batch size"):
+        ImageClassifier(size="tiny", lr_base_batch=0)
+
+
+def test_warmup_starts_at_warmup_lr(tmp_path):
+    from lightning.pytorch.callbacks import Callback
+
+    lrs = []
+
+    class LR(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    model = ImageClassifier(size="tiny", lr=1e-3, warmup_lr=1e-6, warmup_epochs=1)
+    trainer = tiny_trainer(tmp_path, max_epochs=2, callbacks=[LR()], enable_checkpointing=False)
+    trainer.fit(model, tiny_data(augment=PLAIN))
+    assert lrs[0] == pytest.approx(1e-6) and lrs[4] == pytest.approx(1e-3)

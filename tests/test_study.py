@@ -195,11 +195,43 @@ def test_one_seed_drives_the_data_order(monkeypatch):
     assert torch.equal(next(iter(dm.train_dataloader()))[1], first_batch(4))
 
 
+def _resolved(args: list[str]) -> dict:
+    import contextlib
+    import io
+
+    from mwa_lightning.cli import main as cli_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli_main(["fit", *args, "--print_config"])
+    return yaml.safe_load(out.getvalue())
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "studies").glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_committed_study_parses_and_its_variants_are_accepted(path, monkeypatch):
+def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_files(path, monkeypatch):
+    import inspect
+
+    from mwa_lightning.models.mixers.registry import import_class
     from mwa_lightning.study import check_variants
 
     monkeypatch.chdir(ROOT)
     study = Study.load(path.relative_to(ROOT))
     assert len(study.seeds) >= 3 and study.runs()
     check_variants(study)
+    # a variant that swaps the mixer gets exactly the shared file's options, none carried over from the base's mixer
+    spec = yaml.safe_load(path.read_text())
+    for name, overrides in spec["variants"].items():
+        shared = (overrides or {}).get("model.mixer")
+        if not shared:
+            continue
+        for variant in [v for v in study.variants if v.split("/")[-1] == name]:
+            resolved = _resolved(study.run_args(variant, 0))["model"]["mixer"]
+            wanted = yaml.safe_load((ROOT / shared).read_text())
+            cls = import_class(wanted["class_path"])
+            defaults = {
+                k: p.default
+                for k, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty
+            }
+            assert import_class(resolved["class_path"]) is cls
+            assert resolved.get("init_args", {}) == {**defaults, **(wanted.get("init_args") or {})}, variant

@@ -17,7 +17,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from mwa_lightning.data.augment import Augment, BatchAugment, BatchMix, MixCollate, image_transform, normalize
+from mwa_lightning.data.augment import (
+    Augment,
+    BatchAugment,
+    BatchMix,
+    MixCollate,
+    eval_transform,
+    image_transform,
+    normalize,
+)
 from mwa_lightning.seeding import run_seed
 
 Split = Literal["train", "test"]
@@ -94,6 +102,8 @@ class ImageDataModule(L.LightningDataModule):
             that keeps a GPU fed; "workers": per image in the DataLoader workers (torchvision transforms v2).
         mean: per-channel normalisation mean; None takes the dataset's.
         std: per-channel normalisation std; None takes the dataset's.
+        eval_crop: evaluate on Resize(size / 0.875) + CenterCrop(size) (bicubic); None: the reference's rule, on
+            above 32 px (Tiny-ImageNet), off at 32 px (CIFAR).
     """
 
     num_classes: int
@@ -112,6 +122,7 @@ class ImageDataModule(L.LightningDataModule):
         augment_on: Literal["device", "workers"] = "device",
         mean: tuple[float, float, float] | None = None,
         std: tuple[float, float, float] | None = None,
+        eval_crop: bool | None = None,
     ):
         super().__init__()
         if augment_on not in ("device", "workers"):
@@ -127,9 +138,15 @@ class ImageDataModule(L.LightningDataModule):
         self.mean = tuple(self.MEAN if mean is None else mean)
         self.std = tuple(self.STD if std is None else std)
         self.normalize = normalize(self.mean, self.std)
+        self._eval_crop = eval_crop
         self.splits: dict[str, TensorImages] = {}
         self.batch_augment: BatchAugment | None = None
         self.train_passes = 0  # passes over the training split so far; checkpointed
+
+    @property
+    def eval_crop(self) -> bool:
+        """Whether evaluation images are resized and center-cropped (the reference's rule when not set)."""
+        return self.image_size > 32 if self._eval_crop is None else self._eval_crop
 
     # ------------------------------------------------------------------ checkpointed state
     def state_dict(self) -> dict[str, Any]:
@@ -175,7 +192,8 @@ class ImageDataModule(L.LightningDataModule):
         data = self.splits[split]
         if self.augment_on == "workers":
             cfg = self.augment if train else None
-            data = TensorImages(data.images, data.labels, image_transform(cfg, self.image_size, self.mean, self.std))
+            transform = image_transform(cfg, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
+            data = TensorImages(data.images, data.labels, transform)
             collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
         else:
             collate = _batch_collate
@@ -218,6 +236,8 @@ class ImageDataModule(L.LightningDataModule):
         images, labels = batch
         if train:
             return self.batch_augment(images, labels)
+        if self.eval_crop:
+            images = eval_transform(self.image_size)(images)
         return self.normalize(images), labels
 
 

@@ -3,7 +3,16 @@ import torch
 import torch.nn.functional as F
 
 from mwa_lightning.data import Augment, CIFAR10DataModule
-from mwa_lightning.data.augment import BatchAugment, BatchMix, image_transform, random_crop
+from mwa_lightning.data.augment import (
+    RRC_RATIO,
+    BatchAugment,
+    BatchMix,
+    ScaledRandAugment,
+    image_transform,
+    random_crop,
+    random_resized_crop,
+    resized_crop_boxes,
+)
 from tests.dataset_files import write_cifar10
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -108,7 +117,10 @@ def test_same_seed_same_batch():
 
 
 def test_padding_scales_with_image_size():
-    assert Augment().padding(32) == 4 and Augment().padding(64) == 8 and Augment(crop_padding=0).padding(64) == 0
+    assert Augment().padding(32) == 4 and Augment(crop="pad").padding(64) == 8
+    assert Augment(crop="pad", crop_padding=0).padding(64) == 0
+    # the reference's rule: the padded crop at 32 px, RandomResizedCrop above
+    assert Augment().crop_kind(32) == "pad" and Augment().crop_kind(64) == "resized" and Augment().padding(64) == 0
 
 
 def test_bad_probability_is_named():
@@ -149,3 +161,105 @@ def test_image_transform_eval_is_normalisation_only():
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     out = image_transform(None, 32, MEAN, STD)(image)
     torch.testing.assert_close(out, (image.float() / 255 - 0.5) / 0.25)
+
+
+# ------------------------------------------------------------------ the reference's recipe at 64 px and timm's RA
+def test_resized_crop_of_the_whole_image_is_the_image():
+    images = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    out = random_resized_crop(images, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.equal(out, images)
+
+
+def test_resized_crop_resamples_each_sample_like_bilinear_interpolation():
+    torch.manual_seed(3)
+    images = torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8)
+    torch.manual_seed(4)
+    out = random_resized_crop(images, scale=(0.2, 0.6))
+    torch.manual_seed(4)
+    boxes = resized_crop_boxes(6, 64, 64, (0.2, 0.6), RRC_RATIO).long()
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+        crop = images[i : i + 1, :, y1:y2, x1:x2].float()
+        expected = F.interpolate(crop, size=(64, 64), mode="bilinear", align_corners=False).round()
+        # interior pixels: roi_align reads the image beyond the crop's edge where interpolate clamps
+        assert (out[i, :, 2:-2, 2:-2].float() - expected[0, :, 2:-2, 2:-2]).abs().max() <= 1
+
+
+def test_resized_crop_boxes_follow_the_scale_and_ratio_ranges():
+    torch.manual_seed(0)
+    boxes = resized_crop_boxes(4000, 64, 64, (0.08, 1.0), RRC_RATIO)
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 64).all() and (boxes[:, 3] <= 64).all()
+    area = w * h / 64**2
+    assert area.min() >= 0.06 and area.max() <= 1.0 and 0.4 < area.median() < 0.7
+    ratio = w / h
+    assert ratio.min() >= 0.7 and ratio.max() <= 1.4
+    assert (w < 64).float().mean() > 0.8  # most crops are strictly smaller than the image
+
+
+def test_64px_evaluation_is_resize_73_then_center_crop_on_both_paths(tmp_path):
+    from torchvision.transforms import InterpolationMode, v2
+
+    from mwa_lightning.data import TinyImageNetDataModule
+    from tests.dataset_files import write_tiny_imagenet
+
+    write_tiny_imagenet(tmp_path)
+    reference = v2.Compose(
+        [v2.Resize(73, InterpolationMode.BICUBIC, antialias=True), v2.CenterCrop(64), v2.ToDtype(torch.float32, True)]
+    )
+    outs = {}
+    for path in ("device", "workers"):
+        dm = TinyImageNetDataModule(data_dir=tmp_path, batch_size=6, augment_on=path)
+        dm.setup("fit")
+        assert dm.eval_crop and dm.augment.crop_kind(64) == "resized"
+        batch = next(iter(dm.val_dataloader()))
+        outs[path] = dm.transform_batch(batch, train=False)[0] if path == "device" else batch[0]
+        raw = dm.splits["val"].images[:6]
+    mean, std = torch.tensor(dm.mean)[:, None, None], torch.tensor(dm.std)[:, None, None]
+    expected = torch.stack([(reference(im) - mean) / std for im in raw])
+    torch.testing.assert_close(outs["device"], expected)
+    torch.testing.assert_close(outs["workers"], expected)
+
+
+def test_scaled_randaugment_is_on_timms_magnitude_scale():
+    from timm.data.auto_augment import LEVEL_TO_ARG
+    from torchvision.transforms import v2
+
+    ra = ScaledRandAugment(2, 9)
+    space = ra._AUGMENTATION_SPACE  # torchvision's (magnitudes at each bin, signed)
+    bins, width = ra.num_magnitude_bins, 32
+    at = lambda op: float(space[op][0](bins, width, width)[ra.magnitude])  # noqa: E731
+    assert abs(at("Rotate")) == pytest.approx(abs(LEVEL_TO_ARG["Rotate"](9, {})[0]))  # 27 degrees
+    assert abs(at("ShearX")) == pytest.approx(abs(LEVEL_TO_ARG["ShearX"](9, {})[0]))  # 0.27
+    assert 1 + at("Brightness") == pytest.approx(LEVEL_TO_ARG["BrightnessIncreasing"](9, {})[0], abs=1e-6)  # 1.81
+    assert at("TranslateX") / width == pytest.approx(abs(LEVEL_TO_ARG["TranslateXRel"](9, {})[0]), abs=0.005)
+    assert 255 * at("Solarize") == pytest.approx(LEVEL_TO_ARG["SolarizeIncreasing"](9, {})[0], abs=1)
+    # torchvision's own default puts m = 9 at 9/30 of the maximum: 9 degrees
+    assert float(v2.RandAugment._AUGMENTATION_SPACE["Rotate"][0](31, 32, 32)[9]) == pytest.approx(9.0)
+
+
+def test_magnitude_noise_is_gaussian_around_m():
+    torch.manual_seed(0)
+    ra = ScaledRandAugment(1, 9, magnitude_std=0.5)
+    image = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+    levels = []
+    for _ in range(2000):
+        ra(image)
+        levels.append(ra.magnitude / 10)
+    levels = torch.tensor(levels)
+    assert levels.mean() == pytest.approx(9.0, abs=0.05) and levels.std() == pytest.approx(0.5, abs=0.05)
+    assert levels.max() <= 10.0
+
+
+def test_timms_randaugment_runs_on_the_worker_path_and_is_refused_on_the_device_path():
+    import random
+
+    cfg = Augment(**{**OFF, "randaugment_ops": 2, "randaugment_impl": "timm"})
+    transform = image_transform(cfg, 32, MEAN, STD)
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    random.seed(0)
+    outs = torch.stack([transform(image) for _ in range(8)])
+    plain = (image.float() / 255 - 0.5) / 0.25
+    assert outs.dtype == torch.float32 and outs.shape == (8, 3, 32, 32)
+    assert sum(not torch.allclose(o, plain) for o in outs) >= 6  # two operations each, almost never both identity
+    with pytest.raises(ValueError, match=r"randaugment_impl='timm' runs per PIL image.*augment_on: workers"):
+        BatchAugment(cfg, 32, MEAN, STD, 10)

@@ -128,6 +128,17 @@ def test_afno_hard_thresholding_keeps_the_lowest_modes_per_axis(grid, fraction, 
     assert spec[kept].min() > 1e-3, "a kept mode was dropped"
 
 
+@pytest.mark.parametrize("grid,fraction", [((8, 8), 0.1), ((16, 16), 0.1), ((8, 16), 0.19)])
+def test_afno_refuses_a_fraction_that_keeps_no_mode(grid, fraction):
+    with pytest.raises(
+        ValueError,
+        match=rf"hard_thresholding_fraction={fraction} keeps no Fourier mode of the "
+        rf"{grid[0]}x{grid[1]} token grid",
+    ):
+        AFNO(dim=8, grid_size=grid, num_blocks=2, hard_thresholding_fraction=fraction)
+    AFNO(dim=8, grid_size=grid, num_blocks=2, hard_thresholding_fraction=0.25)  # keeps the zero frequency at least
+
+
 # ---------------------------------------------------------------------------------------------------- MWA
 def mwa_reference(m: MultiscaleWaveletAttention, x: torch.Tensor, wavelet: str, levels: int) -> torch.Tensor:
     """MWA written plainly in NCHW with ptwt and one conv2d call per band (shared bands, all levels)."""

@@ -7,10 +7,14 @@ Per Fourier mode of the token grid, a block-diagonal complex two-layer MLP share
 + bias, ReLU on the real and imaginary parts, complex matmul + bias), soft-shrinkage for sparsity, optional hard
 thresholding of high modes, inverse FFT, and the filter's own residual (``x + filter(x)``).
 
-One deliberate departure: the original computes the kept-mode count from the token count H*W and slices the
-full-FFT axis around ``H*W//2+1``, which keeps the wrong (high) rows and, for a fraction below 1, often none.
-Here the count is computed per axis -- ``int(fraction * (H//2+1))`` signed frequencies along H (both signs)
-and ``int(fraction * (W//2+1))`` along the half-spectrum axis W -- and the *lowest* frequencies are kept.
+One deliberate departure, in hard thresholding (off at the default ``hard_thresholding_fraction=1``, where
+both keep every mode). The original computes ``kept = int((H*W//2 + 1) * fraction)`` from the token count and
+keeps that prefix of the half-spectrum (W) axis and every row: on CIFAR-size grids ``kept`` exceeds the W//2+1
+columns for most fractions (on 8x8, every fraction >= 5/33), so the fraction barely acts and never removes a
+row. Here the count is per axis -- ``int(fraction * (H//2+1))`` signed frequencies along H (both signs) and
+``int(fraction * (W//2+1))`` along W -- and the lowest frequencies are kept, so the fraction removes high
+frequencies on both axes. A fraction that keeps no mode on the grid (0.1 on any grid up to 18x18) would turn
+the layer into its bare residual; it is refused, naming the grid and the fraction.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ def kept_modes(grid_size: tuple[int, int], fraction: float) -> tuple[Tensor, int
         raise ValueError(f"hard_thresholding_fraction must be in (0, 1], got {fraction}")
     H, W = grid_size
     keep_h, keep_w = int(fraction * (H // 2 + 1)), int(fraction * (W // 2 + 1))
+    if keep_h == 0 or keep_w == 0:
+        least = max(1 / (H // 2 + 1), 1 / (W // 2 + 1))
+        raise ValueError(
+            f"hard_thresholding_fraction={fraction} keeps no Fourier mode of the {H}x{W} token grid "
+            f"(int({fraction} * {H // 2 + 1}) = {keep_h} rows, int({fraction} * {W // 2 + 1}) = {keep_w} columns), "
+            f"which would leave only the layer's residual; use a fraction >= {least:.3f} on this grid"
+        )
     freqs = torch.fft.fftfreq(H, d=1.0 / H).round().long().abs()  # |signed frequency| of each row
     return torch.nonzero(freqs < keep_h).flatten(), keep_w
 
