@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -20,11 +21,15 @@ def samples_in_batch(batch: Any) -> int:
 
 class EpochSeed(Callback):
     """Reseed Python, NumPy and torch (all devices) at the start of every training epoch from
-    (seed, epoch, global rank).
+    (seed, epoch, global rank), and carry the random-number states through a checkpoint written mid-epoch.
 
     What an epoch draws -- data order, augmentation, dropout, stochastic depth -- then depends on nothing but
     those three numbers and the weights, so a run resumed from the checkpoint of a finished epoch repeats
-    the uninterrupted run exactly; each DDP rank draws its own augmentations.
+    the uninterrupted run exactly; each DDP rank draws its own augmentations. A checkpoint also holds the
+    generators' states at the moment it was written; a single-process run resumed in the middle of an epoch
+    (:mod:`mwa_lightning.requeue`) restores them instead of reseeding, and goes on drawing what the
+    uninterrupted run drew. Under DDP the checkpoint holds rank 0's states only, so every rank then reseeds from
+    (seed, epoch, rank, step): the rest of that epoch differs from an uninterrupted run's.
 
     Args:
         seed: base seed; None takes the run's ``seed_everything`` value (``PL_GLOBAL_SEED``).
@@ -32,13 +37,59 @@ class EpochSeed(Callback):
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
+        self._saved: dict[str, Any] | None = None
+
+    @staticmethod
+    def _seed_all(*entropy: int) -> None:
+        state = int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+        random.seed(state)
+        np.random.seed(state)
+        torch.manual_seed(state)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # a run resumed in the middle of an epoch gets no on_train_epoch_start for that epoch
+        saved, self._saved = self._saved, None
+        if not trainer.fit_loop.restarted_mid_epoch:
+            return
+        if saved is not None and trainer.world_size == 1:
+            set_rng_states(saved)
+        else:
+            self._seed_all(run_seed(self.seed), trainer.current_epoch, trainer.global_rank, trainer.global_step)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        base = run_seed(self.seed)
-        state = np.random.SeedSequence([base, trainer.current_epoch, trainer.global_rank]).generate_state(1)[0]
-        random.seed(int(state))
-        np.random.seed(int(state))
-        torch.manual_seed(int(state))
+        self._seed_all(run_seed(self.seed), trainer.current_epoch, trainer.global_rank)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": get_rng_states()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._saved = state_dict.get("rng")
+
+
+def get_rng_states() -> dict[str, Any]:
+    """Python's, NumPy's and torch's (CPU and every CUDA device) generator states, as tensors and plain
+    Python values (so that checkpoints load with ``torch.load(..., weights_only=True)``)."""
+    version, state, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": [version, list(state), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of :func:`get_rng_states`."""
+    version, state, gauss = states["python"]
+    random.setstate((version, tuple(state), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -65,6 +116,14 @@ class LastCheckpoint(ModelCheckpoint):
             every_n_epochs=every_n_epochs,
             enable_version_counter=False,
         )
+
+
+def last_checkpoint_file(trainer: L.Trainer) -> str | None:
+    """Where the run's ``last.ckpt`` lives (written or not yet), or None without a :class:`LastCheckpoint`."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, LastCheckpoint) and callback.dirpath is not None:
+            return os.path.join(callback.dirpath, f"{callback.filename}{callback.FILE_EXTENSION}")
+    return None
 
 
 def last_checkpoint_path(trainer: L.Trainer) -> str:

@@ -24,3 +24,5 @@ THROUGHPUT_DEVICE = "train/device/samples_per_sec"  # ThroughputMonitor, this pr
 LR_PEAK = "model/lr_peak"  # the effective peak learning rate (after the linear scaling rule), logged once per run
 PARAMS = "model/params"  # parameters of the backbone, logged once per run
 FLOPS = "model/flops"  # forward FLOPs per image, logged once per run
+HP_TOP1_LAST = "hparams/top1_last"  # TensorBoard's HPARAMS tab: the last epoch's validation top-1
+HP_TOP1_BEST = "hparams/top1_best"  # ... and the best over epochs

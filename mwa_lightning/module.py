@@ -12,6 +12,7 @@ matrix, as GFNet's and AFNO's own training code does (timm's rule: parameters of
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -27,6 +28,7 @@ from mwa_lightning.callbacks import last_checkpoint_path
 from mwa_lightning.flops import model_flops
 from mwa_lightning.metrics import ACC, ACC_TOP5, FLOPS, LOSS, LR_PEAK, PARAMS, TRAIN_LOSS, VAL_ACC_BEST, metric
 from mwa_lightning.models import VisionTransformer
+from mwa_lightning.models.mixers.registry import mixer_spec
 
 
 class NonFiniteLossError(RuntimeError):
@@ -66,6 +68,8 @@ class ImageClassifier(L.LightningModule):
             at ``1e-3`` of the peak rate.
         label_smoothing: label smoothing of the cross-entropy (also applied to soft targets).
         compile: ``torch.compile`` the backbone.
+        class_names: names of the classes in label order; taken from the DataModule when training starts and
+            saved in checkpoints, so that predictions name classes.
         **backbone: keyword arguments of :class:`~mwa_lightning.models.VisionTransformer`: ``mixer`` (the
             token mixer's class or class path with init args), ``size``, ``depth``, ``embed_dim``,
             ``patch_size``, ``drop_path_rate``, ...
@@ -84,14 +88,18 @@ class ImageClassifier(L.LightningModule):
         warmup_lr: float | None = None,
         label_smoothing: float = 0.1,
         compile: bool = False,
+        class_names: list[str] | None = None,
         **backbone: Any,
     ):
         super().__init__()
         if lr_base_batch is not None and lr_base_batch < 1:
             raise ValueError(f"lr_base_batch={lr_base_batch} must be a positive batch size (or None)")
         self.save_hyperparameters()
+        if "mixer" in self.hparams:  # plain data in the hyper-parameters, so checkpoints load with weights_only
+            self.hparams.mixer = mixer_spec(self.hparams.mixer)
         self.net = VisionTransformer(num_classes=num_classes, image_size=image_size, **backbone)
         self.train_loss = MeanMetric()
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
@@ -106,7 +114,11 @@ class ImageClassifier(L.LightningModule):
             self.flops_per_sample["train"] = model_flops(self.net, self.net.image_size, self.net.in_chans, True)
 
     def on_fit_start(self) -> None:
-        """Record the model's size, cost and effective peak learning rate once per run, for reports."""
+        """Record the class names, and the model's size, cost and effective peak learning rate once per run."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.hparams.get("class_names") is None and datamodule is not None:
+            with contextlib.suppress(AttributeError, RuntimeError):  # no names, or data not on disk (DataError)
+                self.hparams.class_names = list(datamodule.class_names)
         if self.logger is not None:
             flops = self.flops_per_sample["eval"]
             sizes = {PARAMS: float(self.net.num_params()), FLOPS: float(flops), LR_PEAK: self.peak_lr()}
@@ -156,15 +168,24 @@ class ImageClassifier(L.LightningModule):
         return loss
 
     def _check_finite(self, loss: Tensor, batch_idx: int) -> None:
-        """Stop on a NaN/inf loss. Reading the loss waits for the device, so on an accelerator it is read only
-        every ``log_every_n_steps`` steps (a non-finite loss poisons the weights and stays non-finite)."""
-        every = 1 if loss.device.type == "cpu" else max(1, self.trainer.log_every_n_steps)
-        if batch_idx % every or torch.isfinite(loss):
+        """Stop on a NaN/inf loss, decided by all processes together (a process that stopped alone would leave
+        the others waiting in the gradient all-reduce). Reading the loss waits for the device, so on an
+        accelerator it is read only every ``log_every_n_steps`` steps (a non-finite loss poisons the weights and
+        stays non-finite); every process checks at the same steps."""
+        trainer = self.trainer
+        every = 1 if loss.device.type == "cpu" else max(1, trainer.log_every_n_steps)
+        if batch_idx % every:
             return
-        last = last_checkpoint_path(self.trainer) or "none written yet"
+        bad = (~torch.isfinite(loss.detach())).float()
+        if trainer.world_size > 1:
+            bad = trainer.strategy.reduce(bad, reduce_op="sum")
+        if not bad:
+            return
+        last = last_checkpoint_path(trainer) or "none written yet"
+        where = f" on {int(bad)} of {trainer.world_size} processes" if trainer.world_size > 1 else ""
         raise NonFiniteLossError(
-            f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
-            f"(batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "
+            f"training loss is non-finite{where} (here: {loss.item()}) at epoch {self.current_epoch}, step "
+            f"{self.global_step} (batch {batch_idx}); stopping without saving. Last good checkpoint: {last}. "
             "Lower model.lr, raise model.warmup_epochs, or check the data."
         )
 
@@ -175,7 +196,9 @@ class ImageClassifier(L.LightningModule):
         top1, top5 = getattr(self, f"{stage}_top1"), getattr(self, f"{stage}_top5")
         top1(logits, labels)
         top5(logits, labels)
-        self.log(metric(stage, LOSS), self.loss(logits, labels), sync_dist=True)
+        mean_loss = getattr(self, f"{stage}_loss")
+        mean_loss(self.loss(logits, labels), weight=labels.shape[0])  # weighted: shards may differ in size
+        self.log(metric(stage, LOSS), mean_loss)
         self.log(metric(stage, ACC), top1, prog_bar=True)
         self.log(metric(stage, ACC_TOP5), top5)
 
@@ -192,9 +215,16 @@ class ImageClassifier(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        self._count_flops("eval", batch[0])
         return self(batch[0]).softmax(-1)
 
     # ------------------------------------------------------------------ checkpoints
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Take the class names the checkpoint was trained with (a model built from a config has none)."""
+        names = checkpoint.get("hyper_parameters", {}).get("class_names")
+        if names is not None:
+            self.hparams.class_names = list(names)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         bad = [n for n, p in self.named_parameters() if not torch.isfinite(p).all()]
         if bad:

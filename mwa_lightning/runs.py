@@ -63,17 +63,18 @@ def read_finished(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"dotted.key": value}``."""
     if isinstance(tree, dict):
         out: dict[str, Any] = {}
         for key, value in tree.items():
-            out |= _flatten(value, f"{prefix}{key}.")
+            out |= flatten(value, f"{prefix}{key}.")
         return out or {prefix.rstrip("."): {}}
     return {prefix.rstrip("."): tree}
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ between two resolved configs, ignoring :data:`RESUME_KEYS`."""
-    a, b = _flatten(saved), _flatten(current)
+    a, b = flatten(saved), flatten(current)
     keys = sorted(k for k in a.keys() | b.keys() if k.split(".")[0] not in RESUME_KEYS and a.get(k) != b.get(k))
     return keys

@@ -106,3 +106,27 @@ def write_tiny_imagenet(
     (folder / "val" / "val_annotations.txt").write_text("".join(lines))
     write_jpeg(folder / "test" / "images" / "test_0.JPEG", torch.zeros(3, 64, 64, dtype=torch.uint8))
     return folder
+
+
+def write_image_folder(
+    root: Path,
+    classes=("n01443537", "n01629819", "n01641577"),
+    train: int = 4,
+    val: int = 2,
+    sizes=((80, 60), (50, 90), (64, 64), (120, 100)),
+    seed: int = 0,
+) -> Path:
+    """``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG`` (the ILSVRC layout), JPEGs of several sizes.
+
+    Each image is a flat colour per class plus noise, so that a model can learn the classes quickly."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        for c, wnid in enumerate(classes):
+            for j in range(n):
+                w, h = sizes[(c + j) % len(sizes)]
+                colour = np.array([(c * 97) % 256, (c * 53 + 80) % 256, (c * 151 + 30) % 256])
+                pixels = np.clip(colour + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+                path = root / split / wnid / f"{wnid}_{split}_{j}.JPEG"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path, format="JPEG", quality=90)
+    return root

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 
@@ -28,9 +29,9 @@ class KillAt(Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python -m mwa_lightning ARGS`` in ``cwd`` with the repository importable."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+def run_cli(*args: str, cwd: Path, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m mwa_lightning ARGS`` in ``cwd`` with the repository importable (``env`` adds variables)."""
+    env = {**os.environ, **(env or {}), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run(
         [sys.executable, "-m", "mwa_lightning", *args],
         cwd=cwd,
@@ -76,3 +77,53 @@ def tiny_config(tmp_path: Path, **extra) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+class SignalAt(Callback):
+    """Send this process a signal once, at a given epoch and batch (as a scheduler's warning would arrive)."""
+
+    def __init__(self, epoch: int, batch: int, marker: str, signal_name: str = "SIGUSR1"):
+        self.epoch, self.batch, self.marker, self.signal_name = epoch, batch, Path(marker), signal_name
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch and not self.marker.exists():
+            self.marker.write_text("sent")
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
+class PoisonOnRank(Callback):
+    """Fill the classifier head with NaN on one process only, at a given batch of the first epoch."""
+
+    def __init__(self, rank: int, batch: int):
+        self.rank, self.batch = rank, batch
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_rank == self.rank and trainer.current_epoch == 0 and batch_idx == self.batch:
+            with torch.no_grad():
+                pl_module.net.head.weight.fill_(float("nan"))
+
+
+class CountValidated(Callback):
+    """Print how many validation images all processes together evaluated: ``VALIDATED <n>`` (rank 0)."""
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module) -> None:
+        self.seen = 0
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.seen += batch[1].shape[0]
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        total = trainer.strategy.reduce(torch.tensor(float(self.seen)), reduce_op="sum")
+        if trainer.is_global_zero:
+            print(f"VALIDATED {int(total)}")
+
+
+class TrainIndices(Callback):
+    """Print how many distinct training indices the processes' samplers hand out this epoch, of how many:
+    ``TRAIN INDICES <distinct> distinct of <total>`` (rank 0)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module) -> None:
+        indices = torch.tensor(list(iter(trainer.train_dataloader.sampler)))
+        gathered = trainer.strategy.all_gather(indices).flatten()
+        if trainer.is_global_zero:
+            print(f"TRAIN INDICES {len(set(gathered.tolist()))} distinct of {len(gathered)}")

@@ -80,7 +80,7 @@ def test_baselines_are_generated_for_every_dataset_and_mixer():
         assert {p.parent.name for p in (CONFIGS / "baselines").glob(f"*/{name}.yaml")} == datasets
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+@pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o.name != "slurm.yaml"], ids=lambda p: p.name)
 def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = yaml.safe_load(overlay.read_text())["trainer"]
@@ -302,3 +302,59 @@ def test_paper_configs_show_precision_learning_rate_rule_and_augmentation(datase
     # every launch of a baseline runs at one precision: the DDP overlays no longer set their own
     for overlay in OVERLAYS:
         assert "precision" not in yaml.safe_load(overlay.read_text())["trainer"]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "bad option"])
+def test_an_error_before_training_is_one_line_and_leaves_no_run_folder(case, tmp_path):
+    from tests.dataset_files import write_cifar10
+
+    data = tmp_path / "data"
+    data.mkdir()
+    args = ["fit", "--config", str(CONFIGS / "cifar10_cpu.yaml"), "--data.init_args.data_dir", str(data)]
+    args += ["--data.init_args.download", "false"]
+    expected = ["cifar-10-batches-py/data_batch_1", "download: true"]
+    if case == "truncated":
+        write_cifar10(data)
+        batch = data / "cifar-10-batches-py" / "data_batch_1"
+        batch.write_bytes(batch.read_bytes()[:5000])
+        expected = [f"{batch} is truncated or corrupt", "download the dataset again"]
+    elif case == "bad option":
+        args += ["--model.mixer.init_args.levels", "4"]  # an 8x8 token grid has 3 Haar levels at most
+        expected = ["token grid (8, 8) is not divisible by 2**levels = 16", "fewer levels"]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = _error_lines(result.stderr)
+    assert all(text in line for text in expected), line
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "logs").rglob("*")) if (tmp_path / "logs").exists() else True
+    shown = run_cli(*args, "--traceback", cwd=tmp_path)
+    assert shown.returncode != 0 and "Traceback" in shown.stderr  # for debugging
+
+
+def test_a_failed_start_keeps_an_existing_run_folder(tmp_path, monkeypatch):
+    from tests.dataset_files import write_cifar10
+
+    monkeypatch.chdir(tmp_path)
+    write_cifar10(tmp_path / "data")
+    args = [
+        "fit",
+        "--config",
+        str(tiny_config(tmp_path)),
+        "--run",
+        "r",
+        "--data",
+        "mwa_lightning.data.CIFAR10DataModule",
+    ]
+    args += ["--data.init_args.data_dir", str(tmp_path / "data"), "--data.init_args.batch_size", "16"]
+    main(args)
+    run = tmp_path / "logs" / "tiny" / "r"
+    assert (run / "finished.json").is_file()
+    (tmp_path / "data" / "cifar-10-batches-py" / "test_batch").unlink()  # the data goes missing
+    with pytest.raises(SystemExit) as info:
+        main(args)  # the same command again (a requeued job): fails at setup
+    assert info.value.code == 2
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "finished.json").is_file()

@@ -112,7 +112,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     ckpt = LastCheckpoint(dirpath=str(tmp_path / "ckpt"))
     model = ImageClassifier(size="tiny")
     trainer = tiny_trainer(tmp_path, max_epochs=3, callbacks=[ckpt, Poison()])
-    with pytest.raises(NonFiniteLossError, match=r"training loss is nan at epoch 1.*Last good checkpoint: .*last.ckpt"):
+    expected = r"training loss is non-finite \(here: nan\) at epoch 1.*Last good checkpoint: .*last.ckpt"
+    with pytest.raises(NonFiniteLossError, match=expected):
         trainer.fit(model, tiny_data(augment=PLAIN))
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert state["epoch"] == 0

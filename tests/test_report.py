@@ -113,3 +113,21 @@ def test_notebook_runs_headless(notebook, runs_dir, tmp_path, monkeypatch):
     assert not errors
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, "the notebook drew nothing"
+
+
+def test_unfinished_runs_are_counted_apart_and_left_out_of_the_figures(runs_dir, tmp_path):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(runs_dir, logs)
+    finished = [r for r in find_runs(logs) if r.experiment == "mwa"]
+    killed = finished[0].path.parent / "version_9"  # a run that stopped before its end: no finished.json
+    shutil.copytree(finished[0].path, killed)
+    (killed / "finished.json").unlink()
+    rows = {r["experiment"]: r for r in report(logs, tmp_path / "out")}
+    row = rows["mwa"]
+    assert row["runs"] == 2 and row["unfinished"] == 1 and str(killed) in row["folders"]
+    last = [r.by_epoch("val/acc")[-1] for r in finished]
+    assert row["last_top1_mean"] == pytest.approx(statistics.fmean(last))
+    table = (tmp_path / "out" / "report.md").read_text()
+    assert "| mwa | mwa | - | ViT-tiny/4 (depth=1) | Synthetic | 2 | 1 |" in table

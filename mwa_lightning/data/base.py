@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -67,21 +68,38 @@ def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 class SeededLoader(DataLoader):
-    """A DataLoader that reseeds its generator at the start of every pass from ``next_seed()``.
+    """A DataLoader whose every pass is drawn from a seed its owner hands out, and can start mid-pass.
 
-    The generator drives both the shuffling (a ``RandomSampler`` built on it) and the seeds of the worker
-    processes, so what a pass draws depends only on the seed it is handed. The owner keeps the pass count in
-    its checkpointed state: a resumed run replays the passes of an uninterrupted one exactly.
+    ``next_pass()`` returns the pass's seed and how many batches to drop. The generator, reseeded with it,
+    drives both the shuffling (a ``RandomSampler`` built on it) and the seeds of the worker processes, so what
+    a pass draws depends only on that seed; the dropped batches are fetched, so that worker processes draw
+    their augmentations as they did the first time. The owner (:class:`ImageDataModule`) keeps the pass count,
+    and the position within a pass, in its checkpointed state.
+
+    ``state_dict``/``load_state_dict`` make Lightning treat the loader as resumable; they carry nothing, because
+    Lightning restores a loader's own state only after it has already built the first iterator of a resumed
+    epoch (``estimated_stepping_batches`` in ``configure_optimizers``), while a DataModule's state is restored
+    before that.
     """
 
-    def __init__(self, *args: Any, next_seed: Callable[[], int] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, next_pass: Callable[[], tuple[int, int]] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.next_seed = next_seed
+        self.next_pass = next_pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
     def __iter__(self):
-        if self.next_seed is not None and self.generator is not None:
-            self.generator.manual_seed(self.next_seed())
-        return super().__iter__()
+        seed, skip = self.next_pass() if self.next_pass is not None else (None, 0)
+        if seed is not None and self.generator is not None:
+            self.generator.manual_seed(seed)
+        iterator = super().__iter__()
+        for _ in range(skip):
+            next(iterator)
+        return iterator
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -104,6 +122,9 @@ class ImageDataModule(L.LightningDataModule):
         std: per-channel normalisation std; None takes the dataset's.
         eval_crop: evaluate on Resize(size / 0.875) + CenterCrop(size) (bicubic); None: the reference's rule, on
             above 32 px (Tiny-ImageNet), off at 32 px (CIFAR).
+        predict_folder: a folder of images of any size to predict (``predict``): each is resized (shorter side)
+            and centre-cropped to the model's input, then treated like a test image; the training data is not
+            read.
     """
 
     num_classes: int
@@ -123,6 +144,7 @@ class ImageDataModule(L.LightningDataModule):
         mean: tuple[float, float, float] | None = None,
         std: tuple[float, float, float] | None = None,
         eval_crop: bool | None = None,
+        predict_folder: str | Path | None = None,
     ):
         super().__init__()
         if augment_on not in ("device", "workers"):
@@ -139,9 +161,19 @@ class ImageDataModule(L.LightningDataModule):
         self.std = tuple(self.STD if std is None else std)
         self.normalize = normalize(self.mean, self.std)
         self._eval_crop = eval_crop
+        self.predict_folder = Path(predict_folder).expanduser() if predict_folder is not None else None
+        self.predict_files: list[Path] = []
         self.splits: dict[str, TensorImages] = {}
         self.batch_augment: BatchAugment | None = None
         self.train_passes = 0  # passes over the training split so far; checkpointed
+        self.pass_seed: int | None = None  # the seed of the current pass
+        self.consumed = 0  # training batches of the current pass that reached the model
+        self._resume: tuple[int, int] | None = None  # (seed, batches) of a pass to resume in its middle
+
+    @property
+    def class_names(self) -> list[str]:
+        """Human-readable class names in label order (what predictions are written with)."""
+        return list(self.classes)
 
     @property
     def eval_crop(self) -> bool:
@@ -150,16 +182,32 @@ class ImageDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ checkpointed state
     def state_dict(self) -> dict[str, Any]:
-        return {"train_passes": self.train_passes}
+        state: dict[str, Any] = {"train_passes": self.train_passes}
+        trainer = self.trainer
+        progress = trainer.fit_loop.epoch_loop.batch_progress if trainer is not None else None
+        if progress is not None and trainer.training and not progress.is_last_batch and self.consumed:
+            state["pass"] = {"seed": self.pass_seed, "consumed": self.consumed}  # saved in the middle of a pass
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.train_passes = int(state_dict.get("train_passes", 0))
+        middle = state_dict.get("pass")
+        self._resume = (int(middle["seed"]), int(middle["consumed"])) if middle else None
 
     def next_train_seed(self) -> int:
         """Seed of the next training pass: a function of (seed, pass number) alone."""
         seed = int(np.random.SeedSequence([run_seed(self.seed), self.train_passes]).generate_state(1)[0])
         self.train_passes += 1
         return seed
+
+    def next_pass(self) -> tuple[int, int]:
+        """(seed, batches to drop) of the training loader's next pass: the pass a checkpoint was written in the
+        middle of, once, after a resume; otherwise a new one."""
+        if self._resume is not None:
+            (self.pass_seed, self.consumed), self._resume = self._resume, None
+        else:
+            self.pass_seed, self.consumed = self.next_train_seed(), 0
+        return self.pass_seed, self.consumed
 
     # ------------------------------------------------------------------ to implement
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
@@ -168,6 +216,9 @@ class ImageDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ splits
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict" and self.predict_folder is not None:
+            self._setup_predict_folder()
+            return
         if self.splits:
             return
         train_images, train_labels = self.load_split("train")
@@ -204,12 +255,16 @@ class ImageDataModule(L.LightningDataModule):
             collate_fn=collate,
         )
         if not train:
-            return DataLoader(data, persistent_workers=self.num_workers > 0, **common)
+            sampler = None
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                # every image once: Lightning's default DistributedSampler pads the shards with repeated images
+                sampler = UnrepeatedDistributedSampler(data, shuffle=False)
+            return DataLoader(data, sampler=sampler, persistent_workers=self.num_workers > 0, **common)
         # training: shuffled from a generator reseeded every pass; fresh workers each pass take fresh seeds
         generator = torch.Generator()
         sampler = RandomSampler(data, generator=generator)
         return SeededLoader(
-            data, sampler=sampler, generator=generator, drop_last=True, next_seed=self.next_train_seed, **common
+            data, sampler=sampler, generator=generator, drop_last=True, next_pass=self.next_pass, **common
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -222,13 +277,34 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
+        if self.predict_folder is not None:
+            return DataLoader(
+                self.splits["predict"], batch_size=self.batch_size, num_workers=self.num_workers, shuffle=False
+            )
         return self._loader("test", train=False)
 
+    def _setup_predict_folder(self) -> None:
+        from mwa_lightning.data.images import ImageFiles, image_files  # images.py builds on this module
+
+        folder = self.predict_folder
+        if not folder.is_dir():
+            raise DataError(f"predict_folder {folder} is not a folder; point it at a folder of image files")
+        self.predict_files = image_files(folder)
+        if not self.predict_files:
+            raise DataError(f"predict_folder {folder} holds no image files (.jpg, .jpeg, .png, .bmp, .webp, .tif)")
+        transform = None
+        if self.augment_on == "workers":
+            transform = image_transform(None, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
+        self.splits["predict"] = ImageFiles(self.predict_files, self.image_size, transform)
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Device path: augment training batches, normalise evaluation batches, on the training device."""
+        """Count the training batches of the pass; device path: augment training batches, normalise evaluation
+        batches, on the training device."""
+        training = self.trainer is not None and self.trainer.training
+        if training:
+            self.consumed += 1
         if self.augment_on != "device":
             return batch
-        training = self.trainer is not None and self.trainer.training
         return self.transform_batch(batch, train=training)
 
     def transform_batch(self, batch: tuple[Tensor, Tensor], train: bool) -> tuple[Tensor, Tensor]:

@@ -20,13 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torchvision.datasets.utils import download_and_extract_archive
 
 from mwa_lightning.data.base import DataError, DiskDataModule, Split
+from mwa_lightning.data.images import read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,7 @@ CACHE_VERSION = 1
 
 def decode(path: Path, size: int) -> Tensor:
     """An RGB uint8 ``(3, size, size)`` image from a JPEG file, naming the file when it is unreadable."""
-    try:
-        with Image.open(path) as im:
-            image = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)  # (3, H, W)
-    except Exception as e:
-        raise DataError(f"{path} is truncated or not a readable JPEG ({type(e).__name__}: {e})") from e
+    image = read_rgb(path)
     if image.shape != (3, size, size):
         raise DataError(f"{path}: expected a {size}x{size} image, got {tuple(image.shape[1:])}")
     return image
@@ -76,6 +71,14 @@ class TinyImageNetDataModule(DiskDataModule):
     def missing_files(self) -> list[Path]:
         needed = ["wnids.txt", "train", "val/images", "val/val_annotations.txt"]
         return [self.folder / n for n in needed if not (self.folder / n).exists()]
+
+    def prepare_data(self) -> None:
+        """Download if asked, then decode each split into its cache, once: Lightning calls this on one process
+        per node (the others wait), so under DDP the ranks' ``setup`` only read the cache (written atomically)."""
+        super().prepare_data()
+        if not self.missing_files():
+            for split in ("train", "test"):
+                self.load_split(split)
 
     def fetch(self) -> None:
         download_and_extract_archive(URL, download_root=str(self.data_dir), md5=ZIP_MD5)
@@ -149,6 +152,7 @@ class TinyImageNetDataModule(DiskDataModule):
                 log.info("Tiny-ImageNet %s: sources changed since %s was written; decoding again", split, path)
             except Exception as e:  # a damaged cache is rebuilt, not fatal
                 log.warning("Tiny-ImageNet %s: cache %s is unreadable (%s); decoding again", split, path, e)
+        log.info("Tiny-ImageNet %s: decoding %d JPEGs into %s", split, len(items), path)
         with ThreadPoolExecutor(max(1, self.decode_threads)) as pool:
             images = torch.stack(list(pool.map(lambda item: decode(item[0], self.image_size), items)))
         labels = torch.tensor([label for _, label in items], dtype=torch.int64)
@@ -170,3 +174,14 @@ class TinyImageNetDataModule(DiskDataModule):
         """wnids in label order."""
         self.check_present()
         return self.wnids()
+
+    @property
+    def class_names(self) -> list[str]:
+        """The first name ``words.txt`` gives each wnid (the wnid itself where it has none), in label order."""
+        words = self.folder / "words.txt"
+        names = {}
+        if words.is_file():
+            for line in words.read_text().splitlines():
+                wnid, _, text = line.partition("\t")
+                names[wnid] = text.split(",")[0].strip()
+        return [names.get(w) or w for w in self.classes]

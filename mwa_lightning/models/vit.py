@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torchvision.ops import MLP, StochasticDepth
 
 from mwa_lightning.models.mixers import SelfAttention
+from mwa_lightning.models.mixers.registry import mixer_factory
 
 
 class MixerFactory(Protocol):
@@ -60,7 +61,8 @@ class VisionTransformer(nn.Module):
 
     Args:
         mixer: factory of the token mixer, called once per block as ``mixer(dim=C, grid_size=(H, W))``: a mixer
-            class, a ``functools.partial`` of one, or (in a config) a ``class_path`` with ``init_args``.
+            class, a ``functools.partial`` of one, or a ``{"class_path": ..., "init_args": {...}}`` dict (as in a
+            config, and as checkpoints keep it).
         num_classes: classes of the linear head.
         image_size: input side in pixels (square images).
         patch_size: patch side in pixels; must divide ``image_size``.
@@ -92,6 +94,7 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
         if patch_size < 1 or image_size % patch_size:
             raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
+        mixer = mixer_factory(mixer)
         depth = SIZES[size][0] if depth is None else depth
         embed_dim = SIZES[size][1] if embed_dim is None else embed_dim
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans

@@ -73,7 +73,7 @@ def test_extra_class_folder_is_named(tiny):
 def test_corrupt_jpeg_is_named(tiny):
     bad = tiny / "tiny-imagenet-200" / "val" / "images" / "val_3.JPEG"
     bad.write_bytes(bad.read_bytes()[:100])
-    with pytest.raises(DataError, match=r"val_3.JPEG is truncated or not a readable JPEG"):
+    with pytest.raises(DataError, match=r"val_3.JPEG is truncated or not a readable image"):
         TinyImageNetDataModule(data_dir=tiny).load_split("test")
 
 

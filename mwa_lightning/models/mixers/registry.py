@@ -12,7 +12,9 @@ channels-last tokens ``(B, H, W, C)`` to the same shape), add one line below, ad
 
 from __future__ import annotations
 
+import functools
 import importlib
+from typing import Any
 
 from torch import nn
 
@@ -56,6 +58,28 @@ def mixer_name(cls: type | str | None) -> str | None:
         except (ImportError, AttributeError, ValueError):
             return None
     return next((name for name in MIXERS if mixer_class(name) is cls), None)
+
+
+def mixer_spec(mixer: Any) -> Any:
+    """A mixer factory as plain data, ``{"class_path": ..., "init_args": {...}}``, for a class or a
+    ``functools.partial`` of one (so that checkpoints load with ``torch.load(..., weights_only=True)``); a dict
+    is returned as it is, any other callable unchanged."""
+    if isinstance(mixer, dict):
+        return mixer
+    if isinstance(mixer, functools.partial) and isinstance(mixer.func, type) and not mixer.args:
+        return {"class_path": f"{mixer.func.__module__}.{mixer.func.__qualname__}", "init_args": dict(mixer.keywords)}
+    if isinstance(mixer, type):
+        return {"class_path": f"{mixer.__module__}.{mixer.__qualname__}", "init_args": {}}
+    return mixer
+
+
+def mixer_factory(spec: Any) -> Any:
+    """Inverse of :func:`mixer_spec`: the class, or a partial of it with its init args."""
+    if not isinstance(spec, dict):
+        return spec
+    cls = import_class(spec["class_path"])
+    init_args = spec.get("init_args") or {}
+    return functools.partial(cls, **init_args) if init_args else cls
 
 
 def register_mixer(name: str, cls: type[nn.Module] | str) -> None:

@@ -1,0 +1,104 @@
+"""Requeue on the scheduler's warning signal, and resume exactly where the run stopped.
+
+A SLURM job is given a warning signal before its time limit or a preemption (``#SBATCH --signal=USR1@120``).
+:class:`RequeueOnSignal` catches it and, at the next step boundary on every process together, writes a
+consistent ``last.ckpt`` (weights, optimizer, schedule, loop progress, the data order's position within the
+epoch and the random-number states), asks SLURM to requeue the job (``scontrol requeue``, the array task when
+there is one), and leaves with :class:`RequeuedError`. The requeued job runs the same command; the command line
+resumes the fixed run folder from its ``last.ckpt`` (``--run``), in the middle of the epoch, and the run ends
+with the weights an uninterrupted one would have.
+
+Why not Lightning's own ``SLURMEnvironment(auto_requeue=True)``: its handler writes the checkpoint inside the
+signal handler, wherever the main thread happens to be -- possibly between the parameter groups of an
+optimizer step, or before the learning-rate scheduler's step -- so what it saves cannot be resumed exactly.
+Lightning's SLURM environment (ranks, nodes, the array task ids) is used as it is, with ``auto_requeue:
+false`` (``configs/overlays/slurm.yaml``); the requeue command is Lightning's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from types import FrameType
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from mwa_lightning.callbacks import last_checkpoint_file
+
+REQUEUED_EXIT_CODE = 3  # the command line's exit status after stopping on the signal
+
+
+class RequeuedError(RuntimeError):
+    """Training stopped on the scheduler's warning signal after writing a checkpoint to resume from."""
+
+
+def slurm_job_id() -> str | None:
+    """The job to requeue: ``<array job>_<task>`` for an array task, else the job id; None outside SLURM."""
+    array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if array_job is not None:
+        return f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+class RequeueOnSignal(Callback):
+    """On ``signal`` (default SIGUSR1), checkpoint at the next step boundary, requeue the job and stop.
+
+    Args:
+        signal_name: the warning signal, e.g. "SIGUSR1" (SLURM's ``--signal=USR1@<seconds>``).
+        check_every_n_steps: how often the processes agree on whether a signal arrived (one tiny all-reduce);
+            1 under a single process costs nothing.
+        requeue: run ``scontrol requeue`` when inside a SLURM job.
+    """
+
+    def __init__(self, signal_name: str = "SIGUSR1", check_every_n_steps: int = 1, requeue: bool = True):
+        self.signal_name = signal_name
+        self.check_every_n_steps = max(1, check_every_n_steps)
+        self.requeue = requeue
+        self.received = False
+        self._previous = None
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True  # acted on at the next step boundary, never inside the handler
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        signum = getattr(signal, self.signal_name)
+        self._previous = signal.signal(signum, self._handler)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(getattr(signal, self.signal_name), self._previous)
+            self._previous = None
+
+    def _agreed(self, trainer: L.Trainer) -> bool:
+        """Whether any process received the signal (all processes call this at the same steps)."""
+        if trainer.world_size == 1:
+            return self.received
+        flag = torch.tensor(float(self.received), device=trainer.strategy.root_device)
+        return bool(trainer.strategy.reduce(flag, reduce_op="sum") > 0)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if (batch_idx + 1) % self.check_every_n_steps or not self._agreed(trainer):
+            return
+        path = last_checkpoint_file(trainer) or os.path.join(trainer.log_dir or ".", "checkpoints", "last.ckpt")
+        trainer.save_checkpoint(path)  # every process takes part; rank 0 writes
+        job = slurm_job_id()
+        if trainer.is_global_zero and self.requeue and job is not None:
+            result = subprocess.run(["scontrol", "requeue", job], check=False, capture_output=True, text=True)
+            if result.returncode:
+                rank_zero_warn(f"scontrol requeue {job} failed ({result.returncode}): {result.stderr.strip()}")
+            else:
+                rank_zero_info(f"requeued SLURM job {job}")
+        raise RequeuedError(
+            f"stopped on {self.signal_name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+            f"checkpoint {path}. Run the same command again to resume (a requeued SLURM job does)."
+        )

@@ -1,0 +1,61 @@
+"""The scheduler's warning signal mid-epoch: checkpoint, requeue, stop; the same command resumes exactly."""
+
+import os
+import stat
+
+import torch
+import yaml
+
+from mwa_lightning.requeue import REQUEUED_EXIT_CODE
+from tests.helpers import run_cli, tiny_config
+
+
+def fit(folder, *extra, env=None):
+    config = tiny_config(folder, **{"trainer.max_epochs": 3})
+    return run_cli("fit", "--config", str(config), "--run", "r", *extra, cwd=folder, env=env)
+
+
+def state(folder):
+    return torch.load(folder / "logs" / "tiny" / "r" / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def fake_scontrol(folder):
+    """A stand-in for SLURM's scontrol that records its arguments."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {folder / "scontrol.log"}\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def test_warning_signal_mid_epoch_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir()
+    cut.mkdir()
+    assert fit(whole).returncode == 0
+    signal_at = [
+        "--trainer.callbacks+=tests.helpers.SignalAt",
+        "--trainer.callbacks.epoch=1",
+        "--trainer.callbacks.batch=3",
+        f"--trainer.callbacks.marker={tmp_path / 'sent'}",
+    ]
+    env = {"PATH": f"{fake_scontrol(cut)}{os.pathsep}{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "77"}
+    env["SLURM_ARRAY_TASK_ID"] = "3"
+    first = fit(cut, *signal_at, env=env)
+    assert first.returncode == REQUEUED_EXIT_CODE, first.stderr[-3000:]
+    assert "stopped on SIGUSR1 at epoch 1, step 10" in first.stderr and "Traceback" not in first.stderr
+    assert (cut / "scontrol.log").read_text().split() == ["requeue", "77_3"]  # the array task, as SLURM names it
+    run = cut / "logs" / "tiny" / "r"
+    assert not (run / "finished.json").exists()
+    midway = state(cut)
+    assert midway["global_step"] == 10 and midway["SyntheticDataModule"]["pass"]["consumed"] == 4
+    second = fit(cut, *signal_at, env=env)  # what the requeued job runs: the same command
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming" in second.stderr and (run / "finished.json").is_file()
+    a, b = state(whole), state(cut)
+    assert a["global_step"] == b["global_step"] == 18
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    finished = yaml.safe_load((run / "finished.json").read_text())
+    assert finished["epochs"] == 3
