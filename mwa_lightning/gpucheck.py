@@ -159,6 +159,11 @@ def run(args: argparse.Namespace) -> str:
     mixers = {m: mixer_class(m) for m in args.mixers}
     bench_rows = bench_mixers(mixers, repeats=args.repeats, device=device)
     model_rows = bench_models(mixers, [args.size], args.batch, args.repeats, device, memory=True)
+    imagenet_rows = bench_models(
+        mixers, [args.imagenet_size], args.imagenet_batch, args.repeats, device, image_size=224, patch_size=16
+    )
+    for row in imagenet_rows:  # 300 epochs of ImageNet-1K (1,281,167 images) on one GPU at this rate
+        row["gpu_hours_300_epochs"] = 300 * 1_281_167 / row["train_images_per_s"] / 3600
     scaling_rows = bench_scaling(mixers, tokens=args.tokens, repeats=args.repeats, device=device, memory=True)
     mwa = by.get("mwa", float("nan"))
     verdict = (
@@ -177,6 +182,12 @@ def run(args: argparse.Namespace) -> str:
         + markdown_table(
             model_rows, ["backbone", "mixer", "forward_ms", "train_step_ms", "train_images_per_s", "peak_MiB"]
         )
+        + f"\n## ImageNet backbone (bench, ViT-{args.imagenet_size}/16 at 224 px, batch {args.imagenet_batch}, bf16 "
+        "autocast): GPU-hours per 300 epochs of ImageNet-1K at this rate\n\n"
+        + markdown_table(
+            imagenet_rows,
+            ["backbone", "mixer", "train_step_ms", "train_images_per_s", "peak_MiB", "gpu_hours_300_epochs"],
+        )
         + "\n## Scaling with the token grid (bench)\n\n"
         + markdown_table(scaling_rows, ["grid", "mixer", "us_per_token", "time_vs_gfn", "KiB_per_token"])
     )
@@ -193,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mixers", nargs="+", choices=mixer_names(), default=mixer_names())
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also compiled")
     parser.add_argument("--repeats", type=int, default=5, help="bench rounds")
+    parser.add_argument("--imagenet-size", default="S", help="backbone of the ImageNet row (224 px, patch 16)")
+    parser.add_argument("--imagenet-batch", type=int, default=128, help="batch of the ImageNet row")
     parser.add_argument("--tokens", type=int, default=65536, help="tokens per batch of the scaling sweep")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # cpu: a smoke test of this script
     args = parser.parse_args(argv)

@@ -52,6 +52,24 @@ IMAGENET: dict[str, tuple[float, float, float]] = {
 }
 
 
+# our ImageNet backbones (224 px, patch 16) that match a reference model: (size, mixer) -> its name in IMAGENET.
+# GFNet-XS is 12 x 384 with patch 16, as our ViT-S/16 with the gfn mixer; DeiT-S/B are ViT-S/B/16 with attention
+# (and a class token, which ours does not have)
+IMAGENET_MATCH: dict[tuple[str, str], str] = {("S", "attention"): "DeiT-S", ("B", "attention"): "DeiT-B"}
+IMAGENET_MATCH[("S", "gfn")] = "GFNet-XS"
+IMAGENET_SIZE, IMAGENET_PATCH, IMAGENET_CLASSES = 224, 16, 1000
+
+
 def model_cost(image_size: int, size: str, mixer: str) -> tuple[float, float] | None:
-    """The paper's (params M, GFLOPs) for a backbone x mixer at an image size, or None if it has none."""
+    """A paper's (params M, GFLOPs as multiply-adds) for a backbone x mixer at an image size, or None."""
+    if image_size == IMAGENET_SIZE:
+        name = IMAGENET_MATCH.get((size, mixer))
+        return IMAGENET[name][:2] if name else None
     return MODEL_COST.get((image_size, size), {}).get(mixer)
+
+
+def reference_name(image_size: int, size: str, mixer: str) -> str:
+    """Where :func:`model_cost`'s figures come from."""
+    if image_size == IMAGENET_SIZE:
+        return IMAGENET_MATCH.get((size, mixer), "-")
+    return "MWA paper" if model_cost(image_size, size, mixer) else "-"

@@ -65,7 +65,7 @@ def test_its_flops_are_counted(toy):
 
     # a depthwise 3x3 conv on an 8x8 grid of 32 channels: 9 multiply-adds per channel and token, 2 FLOPs each
     assert flops(ToyMixer) - flops(lambda dim, grid_size: nn.Identity()) == 2 * (2 * 9 * 32 * 8 * 8)
-    (row,) = bench_flops({"toy": ToyMixer}, models=[(32, "tiny")])
+    (row,) = bench_flops({"toy": ToyMixer}, models=[(32, "tiny", 4)])
     assert row["mixer"] == "toy" and row["GFLOPs"] == pytest.approx(flops(ToyMixer) / 1e9)  # tiny: depth 2
     assert row["paper_params_M"] != row["paper_params_M"]  # NaN: no paper figure, no KeyError
 

@@ -1,12 +1,13 @@
 import math
 import resource
+import subprocess
+import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mwa_lightning.flops import count_flops, model_flops
-from mwa_lightning.malloc import malloc_returns_memory, tune_malloc
 from mwa_lightning.models import MultiscaleWaveletAttention, VisionTransformer
 from mwa_lightning.models.mixers import mixer_name
 from mwa_lightning.paper import COST_CLASSES, model_cost
@@ -48,24 +49,35 @@ def test_training_flops_are_about_three_times_the_forward():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_tune_malloc_stops_page_faults_on_big_tensors(monkeypatch):
-    def faults(n=20):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(n):
-            torch.ones(8 << 20, dtype=torch.uint8).sum()  # allocate, touch and free 8 MiB
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+FAULTS = """
+import os, resource, sys, torch
+from mwa_lightning.malloc import malloc_returns_memory, tune_malloc
 
+def faults(n=20):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        torch.ones(8 << 20, dtype=torch.uint8).sum()  # allocate, touch and free 8 MiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+malloc_returns_memory()  # glibc's behaviour for big blocks: mapped on allocation, unmapped on free
+faults(); untuned = faults()
+os.environ["MWA_MALLOC_TUNING"] = "0"  # switched off: nothing changes
+applied = tune_malloc()
+faults(); off = faults()
+del os.environ["MWA_MALLOC_TUNING"]
+tune_malloc()
+faults(); tuned = faults()  # the first call grows the heap once
+print(applied, untuned, off, tuned)
+"""
+
+
+def test_tune_malloc_stops_page_faults_on_big_tensors():
+    # in a fresh process: what other tests left in this one's heap would blur the counts
+    result = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    applied, untuned, off, tuned = result.stdout.split()
+    untuned, off, tuned = int(untuned), int(off), int(tuned)
     pages = 20 * (8 << 20) // resource.getpagesize()  # what 20 fresh 8 MiB mappings fault in
-    malloc_returns_memory()  # glibc's behaviour for big blocks: mapped on allocation, unmapped on free
-    faults()
-    untuned = faults()
-    monkeypatch.setenv("MWA_MALLOC_TUNING", "0")  # switched off: nothing changes
-    assert tune_malloc() is False
-    faults()
-    off = faults()
-    monkeypatch.delenv("MWA_MALLOC_TUNING")
-    tune_malloc()
-    faults()  # grow the heap once
-    tuned = faults()
-    assert tuned < pages // 10, (tuned, untuned, off)  # untuned: every allocation faults its pages in again
+    assert applied == "False"
+    assert tuned < pages // 10, (tuned, untuned, off)  # untuned, every allocation faults its pages in again
     assert off > 2 * tuned and untuned > 2 * tuned, (tuned, untuned, off)

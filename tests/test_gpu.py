@@ -29,6 +29,7 @@ def test_gpu_check_writes_its_table(tmp_path):
 @pytest.mark.slow
 def test_gpu_check_runs_end_to_end_on_the_cpu(tmp_path):
     args = ["--device", "cpu", "--size", "tiny", "--batch", "16", "--steps", "6", "--warmup", "2", "--no-compile"]
+    args += ["--imagenet-size", "tiny", "--imagenet-batch", "2"]
     assert gpucheck.main([*args, "--repeats", "1", "--tokens", "256", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "gpu_check.md").read_text()
     for run in [*mixer_names(), "mwa db2"]:

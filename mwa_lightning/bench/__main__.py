@@ -14,6 +14,9 @@ Sections (all but ``loader`` by default; each writes ``<section>.csv`` under ``-
   ``--compile`` compiles the backbones.
 - ``scaling``: each mixer alone at width 384 on token grids 8x8 to 64x64 with the same number of tokens per
   batch (``--tokens``): forward+backward time and peak memory per token; ratios against GFNet; a PNG plot.
+- ``decode``: the image-folder (ImageNet) data paths per CPU core, on ``--imagefolder-dir``: JPEG decode + crop
+  to 224, full and draft decoding, libjpeg-turbo through torchvision, from LitData chunks, and the worker path's
+  whole per-image augmentation (see :mod:`mwa_lightning.bench.decode`).
 - ``loader``: training-loader throughput (images/s) on CIFAR-10 (``--cifar10-dir``) at batch 512 with the
   paper's recipe: the device path (batched, here on the CPU) with crop + flip + MixUp/CutMix, the same with
   RandAugment added, and the worker path (per image in ``--workers`` DataLoader workers) with the full recipe.
@@ -43,6 +46,7 @@ TITLES = {
     "models": "whole models at 32 px: forward, training step, throughput, peak memory",
     "scaling": "mixers alone at width 384 on growing token grids (same tokens per batch)",
     "loader": "training loader on CIFAR-10, batch 512 (images/s, median of 3 rounds)",
+    "decode": "image-folder data paths, decode + crop to 224 (+ the worker path's augmentation): images/s per CPU core",
 }
 DEFAULT_SECTIONS = ("mixers", "haar", "flops", "models", "scaling")
 
@@ -65,6 +69,10 @@ def run_section(section: str, args: argparse.Namespace, device: torch.device) ->
         )
     if section == "loader":
         return sections.bench_loader(args.cifar10_dir, args.workers)
+    if section == "decode":
+        from mwa_lightning.bench.decode import bench_decode
+
+        return bench_decode(args.imagefolder_dir, images=args.decode_images)
     raise ValueError(f"unknown section {section!r}; expected one of {list(TITLES)}")
 
 
@@ -81,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, default=16384, help="tokens per batch of the scaling section")
     parser.add_argument("--cifar10-dir", type=Path, default=Path("data"), help="folder holding cifar-10-batches-py/")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the worker path")
+    parser.add_argument(
+        "--imagefolder-dir", type=Path, default=Path("data/imagenet"), help="folder holding train/<class>/ (decode)"
+    )
+    parser.add_argument("--decode-images", type=int, default=200, help="images timed per candidate (decode)")
     parser.add_argument(
         "--memory", action=argparse.BooleanOptionalAction, default=True, help="measure peak memory (models, scaling)"
     )

@@ -25,7 +25,15 @@ from mwa_lightning.flops import model_flops
 from mwa_lightning.models import VisionTransformer
 from mwa_lightning.models.mixers import mixer_classes
 from mwa_lightning.models.mixers.wavelet_fft import haar_dwt2, haar_idwt2
-from mwa_lightning.paper import COST_CLASSES, MODEL_COST, model_cost
+from mwa_lightning.paper import (
+    COST_CLASSES,
+    IMAGENET_CLASSES,
+    IMAGENET_PATCH,
+    IMAGENET_SIZE,
+    MODEL_COST,
+    model_cost,
+    reference_name,
+)
 
 Mixers = dict[str, type[nn.Module]]
 
@@ -113,24 +121,31 @@ def bench_haar(
 
 
 # ---------------------------------------------------------------------------------------------- FLOPs
-FLOP_MODELS = tuple(MODEL_COST)  # (image size, backbone) pairs of the paper's table
+# (image size, backbone, patch): the MWA paper's table at patch 4, and the ImageNet ViTs at 224 px, patch 16
+FLOP_MODELS = tuple((image, size, 4) for image, size in MODEL_COST) + tuple(
+    (IMAGENET_SIZE, size, IMAGENET_PATCH) for size in ("S", "B", "L")
+)
 
 
-def bench_flops(mixers: Mixers | None = None, models: Sequence[tuple[int, str]] = FLOP_MODELS) -> list[dict]:
-    """Parameters and FLOPs per image of every (image size, backbone) x mixer, beside the paper's figures
-    (NaN where the paper has none)."""
+def bench_flops(mixers: Mixers | None = None, models: Sequence[tuple[int, str, int]] = FLOP_MODELS) -> list[dict]:
+    """Parameters and FLOPs per image of every (image size, backbone, patch) x mixer, beside a paper's figures
+    where one has them (the MWA paper's; at 224 px DeiT's and GFNet's ImageNet models; NaN elsewhere)."""
     rows = []
-    for image_size, size in models:
-        classes = COST_CLASSES.get(image_size, 1000)
+    for image_size, size, patch in models:
+        classes = COST_CLASSES.get(image_size, IMAGENET_CLASSES)
         for name, cls in _mixers(mixers).items():
-            model = VisionTransformer(mixer=cls, size=size, num_classes=classes, image_size=image_size)
+            model = VisionTransformer(
+                mixer=cls, size=size, num_classes=classes, image_size=image_size, patch_size=patch
+            )
             flops = model_flops(model, image_size)
             paper_params, paper_gflops = model_cost(image_size, size, name) or (math.nan, math.nan)
             rows.append(
                 {
                     "image": image_size,
                     "backbone": f"ViT-{size}/{model.patch_size}",
+                    "grid": f"{model.grid_size[0]}x{model.grid_size[1]}",
                     "mixer": name,
+                    "reference": reference_name(image_size, size, name),
                     "params_M": model.num_params() / 1e6,
                     "paper_params_M": float(paper_params),
                     "GFLOPs": flops / 1e9,
@@ -144,14 +159,26 @@ def bench_flops(mixers: Mixers | None = None, models: Sequence[tuple[int, str]] 
 
 # ---------------------------------------------------------------------------------------------- whole models
 class ModelStep:
-    """A picklable builder of one training step of a ViT at 32 px (bf16 autocast on CUDA, float32 on CPU)."""
+    """A picklable builder of one training step of a ViT (bf16 autocast on CUDA, float32 on CPU)."""
 
-    def __init__(self, mixer: type[nn.Module], size: str, batch: int, device: str, compile: bool = False):
+    def __init__(
+        self,
+        mixer: type[nn.Module],
+        size: str,
+        batch: int,
+        device: str,
+        compile: bool = False,
+        image_size: int = 32,
+        patch_size: int = 4,
+    ):
         self.mixer, self.size, self.batch, self.device, self.compile = mixer, size, batch, device, compile
+        self.image_size, self.patch_size = image_size, patch_size
 
     def model(self) -> nn.Module:
         torch.manual_seed(0)
-        model = VisionTransformer(mixer=self.mixer, size=self.size).to(self.device)
+        model = VisionTransformer(
+            mixer=self.mixer, size=self.size, image_size=self.image_size, patch_size=self.patch_size
+        ).to(self.device)
         if self.compile:
             model.compile()
         return model
@@ -164,7 +191,7 @@ class ModelStep:
     def __call__(self) -> Callable[[], None]:
         model = self.model()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        x = torch.randn(self.batch, 3, 32, 32, device=self.device)
+        x = torch.randn(self.batch, 3, self.image_size, self.image_size, device=self.device)
         y = torch.randint(0, 10, (self.batch,), device=self.device)
 
         def step() -> None:
@@ -185,19 +212,24 @@ def bench_models(
     device: str | torch.device = "cpu",
     memory: bool = True,
     compile: bool = False,
+    image_size: int = 32,
+    patch_size: int = 4,
 ) -> list[dict]:
-    """Whole models at 32 px: forward (inference) time, training-step time (forward, backward, AdamW),
-    training throughput, peak memory of a training step (CPU: resident-set growth in a fresh process; CUDA: max
-    allocated); ratios against GFNet."""
+    """Whole models (32 px, patch 4 by default; ImageNet's: 224 px, patch 16): forward (inference) time,
+    training-step time (forward, backward, AdamW), training throughput, peak memory of a training step (CPU:
+    resident-set growth in a fresh process; CUDA: max allocated); ratios against GFNet."""
     mixers, device = _mixers(mixers), torch.device(device)
     rows = []
     for size in sizes:
-        builders = {name: ModelStep(cls, size, batch, device.type, compile) for name, cls in mixers.items()}
+        builders = {
+            name: ModelStep(cls, size, batch, device.type, compile, image_size, patch_size)
+            for name, cls in mixers.items()
+        }
         train = race({name: b() for name, b in builders.items()}, repeats, device, warmup=1 + 2 * compile)
         forwards = {}
         for name, b in builders.items():
             model = b.model().eval()
-            x = torch.randn(batch, 3, 32, 32, device=device)
+            x = torch.randn(batch, 3, image_size, image_size, device=device)
 
             def forward(model=model, x=x, b=b) -> None:
                 with torch.inference_mode(), b.autocast():
@@ -209,7 +241,8 @@ def bench_models(
             peak = peak_memory(b, device) if memory else math.nan
             rows.append(
                 {
-                    "backbone": f"ViT-{size}/4",
+                    "backbone": f"ViT-{size}/{patch_size}",
+                    "image": image_size,
                     "mixer": name,
                     "compiled": compile,
                     "batch": batch,

@@ -1,8 +1,10 @@
-"""LightningDataModules for CIFAR-10, CIFAR-100, Tiny-ImageNet and the synthetic offline task."""
+"""LightningDataModules for CIFAR-10, CIFAR-100, Tiny-ImageNet, ImageNet-1K and image folders, and the synthetic
+offline tasks."""
 
 from mwa_lightning.data.augment import Augment
 from mwa_lightning.data.base import DataError, ImageDataModule
 from mwa_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
+from mwa_lightning.data.folder import ImageFolderDataModule, ImageNetDataModule
 from mwa_lightning.data.synthetic import PeriodicDataModule, SyntheticDataModule
 from mwa_lightning.data.tiny_imagenet import TinyImageNetDataModule
 
@@ -12,6 +14,8 @@ __all__ = [
     "CIFAR100DataModule",
     "DataError",
     "ImageDataModule",
+    "ImageFolderDataModule",
+    "ImageNetDataModule",
     "PeriodicDataModule",
     "SyntheticDataModule",
     "TinyImageNetDataModule",

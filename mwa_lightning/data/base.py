@@ -239,15 +239,18 @@ class ImageDataModule(L.LightningDataModule):
             self.batch_augment = BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
+        """The dataset a loader of ``split`` serves, and its collate function."""
         data = self.splits[split]
-        if self.augment_on == "workers":
-            cfg = self.augment if train else None
-            transform = image_transform(cfg, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
-            data = TensorImages(data.images, data.labels, transform)
-            collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
-        else:
-            collate = _batch_collate
+        if self.augment_on != "workers":
+            return data, _batch_collate
+        cfg = self.augment if train else None
+        transform = image_transform(cfg, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
+        collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
+        return TensorImages(data.images, data.labels, transform), collate
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        data, collate = self._dataset(split, train)
         common = dict(
             batch_size=self.batch_size,
             num_workers=self.num_workers,

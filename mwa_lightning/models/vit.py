@@ -27,8 +27,17 @@ class MixerFactory(Protocol):
     def __call__(self, dim: int, grid_size: tuple[int, int]) -> nn.Module: ...
 
 
-# depth, width of the named backbones (patch 4); "tiny" is for tests
-SIZES: dict[str, tuple[int, int]] = {"tiny": (2, 32), "XS": (5, 384), "S": (12, 384), "B": (12, 768)}
+# depth, width of the named backbones; "tiny" is for tests. XS/S/B are the MWA paper's (patch 4 on CIFAR and
+# Tiny-ImageNet); S/B/L at patch 16 are the ImageNet ViTs (L: 24 x 1024, Dosovitskiy et al.)
+SIZES: dict[str, tuple[int, int]] = {
+    "tiny": (2, 32),
+    "XS": (5, 384),
+    "S": (12, 384),
+    "B": (12, 768),
+    "L": (24, 1024),
+}
+# stochastic depth by size when drop_path_rate is None: 0.1 as the MWA paper and DeiT (S, B); 0.4 for L (DeiT III)
+DROP_PATH: dict[str, float] = {"tiny": 0.1, "XS": 0.1, "S": 0.1, "B": 0.1, "L": 0.4}
 
 
 class Block(nn.Module):
@@ -72,7 +81,8 @@ class VisionTransformer(nn.Module):
         in_chans: input channels.
         mlp_ratio: hidden width of the MLP over C.
         drop_rate: dropout after the embedding and inside the MLP.
-        drop_path_rate: stochastic depth at the last block, linearly increasing from 0 at the first.
+        drop_path_rate: stochastic depth at the last block, linearly increasing from 0 at the first; None takes
+            the size's (``DROP_PATH``: 0.1, and 0.4 for L).
     """
 
     def __init__(
@@ -87,7 +97,7 @@ class VisionTransformer(nn.Module):
         in_chans: int = 3,
         mlp_ratio: float = 4.0,
         drop_rate: float = 0.0,
-        drop_path_rate: float = 0.1,
+        drop_path_rate: float | None = None,
     ):
         super().__init__()
         if size not in SIZES:
@@ -95,6 +105,7 @@ class VisionTransformer(nn.Module):
         if patch_size < 1 or image_size % patch_size:
             raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
         mixer = mixer_factory(mixer)
+        drop_path_rate = DROP_PATH[size] if drop_path_rate is None else drop_path_rate
         depth = SIZES[size][0] if depth is None else depth
         embed_dim = SIZES[size][1] if embed_dim is None else embed_dim
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans

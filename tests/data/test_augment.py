@@ -261,5 +261,9 @@ def test_timms_randaugment_runs_on_the_worker_path_and_is_refused_on_the_device_
     plain = (image.float() / 255 - 0.5) / 0.25
     assert outs.dtype == torch.float32 and outs.shape == (8, 3, 32, 32)
     assert sum(not torch.allclose(o, plain) for o in outs) >= 6  # two operations each, almost never both identity
+    many = image_transform(Augment(**{**OFF, "randaugment_ops": 2, "randaugment_impl": "timm"}), 8, MEAN, STD)
+    small = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+    for _ in range(3000):  # noisy magnitudes reach the top of the scale: timm's posterize must not crash there
+        many(small)
     with pytest.raises(ValueError, match=r"randaugment_impl='timm' runs per PIL image.*augment_on: workers"):
         BatchAugment(cfg, 32, MEAN, STD, 10)

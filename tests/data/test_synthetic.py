@@ -1,10 +1,11 @@
 import time
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from mwa_lightning.data import SyntheticDataModule
-from mwa_lightning.data.synthetic import NUM_FINE, make_two_scale, textures
+from mwa_lightning.data import PeriodicDataModule, SyntheticDataModule
+from mwa_lightning.data.synthetic import NUM_FINE, PAIRS, RADII, make_periodic, make_two_scale, textures
 
 
 def predict_coarse(images: torch.Tensor) -> torch.Tensor:
@@ -69,3 +70,48 @@ def test_datamodule_serves_independent_train_and_test_draws():
     assert not torch.equal(dm.splits["train"].images[:100], dm.splits["test"].images)
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (50, 3, 32, 32)
+
+
+# ------------------------------------------------------------------ the global periodic task
+def fft_oracle(images: torch.Tensor) -> torch.Tensor:
+    """The class from a global FFT: the two radii with the most energy along the axes."""
+    grey = images.float().mean(1)
+    spectrum = torch.fft.fft2(grey - grey.mean((1, 2), keepdim=True)).abs()
+    energy = torch.stack([torch.maximum(spectrum[:, 0, r], spectrum[:, r, 0]) for r in RADII], 1)
+    pair = energy.topk(2, 1).indices.sort(1).values
+    lookup = {p: i for i, p in enumerate(PAIRS)}
+    return torch.tensor([lookup[tuple(p)] for p in pair.tolist()])
+
+
+def test_periodic_task_is_read_by_a_global_fft_and_capped_by_the_clutter():
+    images, labels, _ = make_periodic(3000, seed=0, clutter=1.0, noise=0.1)
+    assert images.shape == (3000, 3, 32, 32) and images.dtype == torch.uint8
+    assert torch.bincount(labels, minlength=10).min() > 240  # balanced
+    easy = (fft_oracle(images) == labels).float().mean()
+    images, labels, _ = make_periodic(3000, seed=0, clutter=1.2, noise=0.15)  # the mechanism study's setting
+    hard = (fft_oracle(images) == labels).float().mean()
+    assert easy > 0.96 and 0.8 < hard < 0.92, (easy, hard)
+
+
+def test_periodic_labels_survive_circular_shifts_and_flips():
+    images, labels, _ = make_periodic(800, seed=1, clutter=0.6, noise=0.05)
+    assert (fft_oracle(images) == labels).float().mean() > 0.99
+    for moved in (images.roll((7, 13), (2, 3)), images.flip(-1), images.flip(-2)):
+        assert (fft_oracle(moved) == labels).float().mean() > 0.99
+
+
+def test_periodic_first_order_statistics_carry_no_class():
+    images, labels, _ = make_periodic(6000, seed=2)
+    grey = images.float().mean(1).flatten(1)
+    means = torch.stack([grey[labels == c].mean() for c in range(10)])
+    stds = torch.stack([grey[labels == c].std(1).mean() for c in range(10)])
+    # the same brightness and contrast for every class: the class is in where the energy sits, not how much
+    assert means.max() - means.min() < 1.0 and (stds.max() - stds.min()) / stds.mean() < 0.05
+
+
+def test_periodic_datamodule():
+    dm = PeriodicDataModule(num_train=200, num_test=50, batch_size=25)
+    dm.setup("fit")
+    assert dm.num_classes == 10 and dm.classes[0] == "r2+r3" and len(dm.splits["train"]) == 200
+    with pytest.raises(ValueError, match="clutter=-1 must be >= 0"):
+        PeriodicDataModule(clutter=-1)

@@ -24,7 +24,7 @@ def test_named_sizes_and_overrides():
     assert (m.depth, m.embed_dim, len(m.blocks)) == (5, 384, 5)
     m = VisionTransformer(size="S", depth=3, embed_dim=64)
     assert (m.depth, m.embed_dim, len(m.blocks)) == (3, 64, 3)
-    with pytest.raises(ValueError, match=r"unknown size 'M'; expected one of \['B', 'S', 'XS', 'tiny'\]"):
+    with pytest.raises(ValueError, match=r"unknown size 'M'; expected one of \['B', 'L', 'S', 'XS', 'tiny'\]"):
         VisionTransformer(size="M")
 
 
