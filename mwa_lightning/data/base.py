@@ -218,9 +218,11 @@ class ImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage == "predict" and self.predict_folder is not None:
             self._setup_predict_folder()
-            return
-        if self.splits:
-            return
+        elif not self.splits:
+            self.setup_splits()
+
+    def setup_splits(self) -> None:
+        """Build ``self.splits`` (train, val, test) and the device path's augmentation."""
         train_images, train_labels = self.load_split("train")
         test_images, test_labels = self.load_split("test")
         n = len(train_labels)

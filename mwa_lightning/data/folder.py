@@ -213,12 +213,7 @@ class ImageFolderDataModule(ImageDataModule):
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
         raise NotImplementedError("image-folder datasets are read from disk per image, not held in memory")
 
-    def setup(self, stage: str | None = None) -> None:
-        if stage == "predict" and self.predict_folder is not None:
-            self._setup_predict_folder()
-            return
-        if self.splits:
-            return
+    def setup_splits(self) -> None:
         worker = self.augment_on == "workers"
         second = replace(self.augment, crop="none")  # what follows the crop, which CropDecode does
         train_transform = image_transform(second, self.image_size, self.mean, self.std) if worker else None
