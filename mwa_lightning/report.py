@@ -226,7 +226,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             r["dataset"],
             str(r["runs"]),
             str(r["unfinished"]),
-            _pm(r, "epochs", 1, 0),
+            _num(r["epochs_mean"], 0) if not r["epochs_std"] else _pm(r, "epochs", 1, 1),
             _pm(r, "last_top1"),
             _pm(r, "last_top5"),
             _pm(r, "max_top1"),
@@ -253,25 +253,28 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Validation top-1 and training loss against epochs, mean over the finished seeds, a line per row; one row
+    of panels per dataset when the rows span several."""
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend (e.g. a notebook's) alone
 
-    fig = Figure(figsize=(11, 4))
-    acc_ax, loss_ax = fig.subplots(1, 2)
-    for row in rows:
-        label = f"{row['experiment']} ({row['runs']} seed{'s' if row['runs'] != 1 else ''})"
-        for ax, tag in ((acc_ax, VAL_ACC), (loss_ax, TRAIN_LOSS_EPOCH)):
-            curves = [r.by_epoch(tag) for r in row["_runs"]]
-            curves = [c for c in curves if c]
-            if not curves:
-                continue
-            n = min(map(len, curves))
-            mean = [statistics.fmean(c[i] for c in curves) for i in range(n)]
-            ax.plot(range(1, n + 1), mean, label=label)
-    acc_ax.set(xlabel="epoch", ylabel="validation top-1", title="validation accuracy (mean over seeds)")
-    loss_ax.set(xlabel="epoch", ylabel="training loss", title="training loss (mean over seeds)")
-    for ax in (acc_ax, loss_ax):
-        ax.grid(True, alpha=0.3)
-    acc_ax.legend(fontsize=7)
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig = Figure(figsize=(11, 4 * len(datasets)))
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for (acc_ax, loss_ax), dataset in zip(axes, datasets, strict=True):
+        for row in (r for r in rows if r["dataset"] == dataset):
+            label = f"{row['experiment']} ({row['runs']} seed{'s' if row['runs'] != 1 else ''})"
+            for ax, tag in ((acc_ax, VAL_ACC), (loss_ax, TRAIN_LOSS_EPOCH)):
+                curves = [c for c in (r.by_epoch(tag) for r in row["_runs"]) if c]
+                if not curves:
+                    continue
+                n = min(map(len, curves))
+                ax.plot(range(1, n + 1), [statistics.fmean(c[i] for c in curves) for i in range(n)], label=label)
+        where = f"{dataset}: " if len(datasets) > 1 else ""
+        acc_ax.set(xlabel="epoch", ylabel="validation top-1", title=f"{where}validation accuracy (mean over seeds)")
+        loss_ax.set(xlabel="epoch", ylabel="training loss", title=f"{where}training loss (mean over seeds)")
+        for ax in (acc_ax, loss_ax):
+            ax.grid(True, alpha=0.3)
+        acc_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
