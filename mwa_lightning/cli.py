@@ -217,6 +217,9 @@ class MWACLI(LightningCLI):
         metrics = self.trainer.callback_metrics
         results = {HP_TOP1_LAST: metrics.get(VAL_ACC), HP_TOP1_BEST: metrics.get(VAL_ACC_BEST)}
         logger.log_hyperparams(params, {k: float(v) for k, v in results.items() if v is not None})
+        # the trainer already closed the event writer; writing reopened it: close it again, or the summary stays
+        # in a background thread's buffer (and is flushed later into a cwd that may have changed, or lost at exit)
+        logger.experiment.close()
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and ckpt is not None and ckpt.best_model_score is not None:
             print(f"  best checkpoint: {ckpt.best_model_path} (val/acc={float(ckpt.best_model_score):.4f})")
