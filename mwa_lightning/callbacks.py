@@ -28,8 +28,9 @@ class EpochSeed(Callback):
     the uninterrupted run exactly; each DDP rank draws its own augmentations. A checkpoint also holds the
     generators' states at the moment it was written; a single-process run resumed in the middle of an epoch
     (:mod:`mwa_lightning.requeue`) restores them instead of reseeding, and goes on drawing what the
-    uninterrupted run drew. Under DDP the checkpoint holds rank 0's states only, so every rank then reseeds from
-    (seed, epoch, rank, step): the rest of that epoch differs from an uninterrupted run's.
+    uninterrupted run drew. Under DDP every process's states are gathered into the checkpoint and each process
+    takes its own back when the run resumes with the same number of processes; with another number, every
+    process reseeds from (seed, epoch, rank, step) and the rest of that epoch differs from an uninterrupted run's.
 
     Args:
         seed: base seed; None takes the run's ``seed_everything`` value (``PL_GLOBAL_SEED``).
@@ -38,6 +39,7 @@ class EpochSeed(Callback):
     def __init__(self, seed: int | None = None):
         self.seed = seed
         self._saved: dict[str, Any] | None = None
+        self._saved_by_rank: list[dict[str, Any]] | None = None
 
     @staticmethod
     def _seed_all(*entropy: int) -> None:
@@ -49,10 +51,13 @@ class EpochSeed(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # a run resumed in the middle of an epoch gets no on_train_epoch_start for that epoch
         saved, self._saved = self._saved, None
+        by_rank, self._saved_by_rank = self._saved_by_rank, None
         if not trainer.fit_loop.restarted_mid_epoch:
             return
         if saved is not None and trainer.world_size == 1:
             set_rng_states(saved)
+        elif by_rank is not None and len(by_rank) == trainer.world_size:
+            set_rng_states(by_rank[trainer.global_rank])
         else:
             self._seed_all(run_seed(self.seed), trainer.current_epoch, trainer.global_rank, trainer.global_step)
 
@@ -60,10 +65,17 @@ class EpochSeed(Callback):
         self._seed_all(run_seed(self.seed), trainer.current_epoch, trainer.global_rank)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": get_rng_states()}
+        # every process builds the checkpoint (Trainer.save_checkpoint); rank 0 writes it, so gather
+        states = get_rng_states()
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return {"rng": states}
+        by_rank: list[dict[str, Any] | None] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(by_rank, states)
+        return {"rng": states, "rng_by_rank": by_rank}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._saved = state_dict.get("rng")
+        self._saved_by_rank = state_dict.get("rng_by_rank")
 
 
 def get_rng_states() -> dict[str, Any]:

@@ -59,3 +59,29 @@ def test_warning_signal_mid_epoch_then_rerun_ends_with_the_uninterrupted_weights
         assert torch.equal(value, b["state_dict"][key]), key
     finished = yaml.safe_load((run / "finished.json").read_text())
     assert finished["epochs"] == 3
+
+
+def test_ddp_warning_signal_mid_epoch_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
+    """Two gloo processes: each takes back its own data position and random-number states."""
+    ddp = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir()
+    cut.mkdir()
+    assert fit(whole, *ddp).returncode == 0
+    signal_at = [
+        "--trainer.callbacks+=tests.helpers.SignalAt",
+        "--trainer.callbacks.epoch=1",
+        "--trainer.callbacks.batch=1",
+        f"--trainer.callbacks.marker={tmp_path / 'sent'}",
+    ]
+    first = fit(cut, *ddp, *signal_at)
+    assert first.returncode == REQUEUED_EXIT_CODE, first.stderr[-3000:]
+    midway = state(cut)
+    assert midway["global_step"] == 5  # 96 images / 2 processes / batch 16: 3 steps an epoch
+    assert len(midway["callbacks"]["EpochSeed"]["rng_by_rank"]) == 2
+    second = fit(cut, *ddp, *signal_at)
+    assert second.returncode == 0, second.stderr[-3000:]
+    a, b = state(whole), state(cut)
+    assert a["global_step"] == b["global_step"] == 9
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key

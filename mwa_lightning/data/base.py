@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
@@ -76,15 +77,26 @@ class SeededLoader(DataLoader):
     their augmentations as they did the first time. The owner (:class:`ImageDataModule`) keeps the pass count,
     and the position within a pass, in its checkpointed state.
 
+    Under DDP, Lightning replaces the sampler with its ``DistributedSampler``, which shuffles by (the run's seed,
+    the epoch); ``sampler_epoch()`` gives it the pass's epoch before the iterator is built, because a resumed run
+    builds it before Lightning sets the epoch.
+
     ``state_dict``/``load_state_dict`` make Lightning treat the loader as resumable; they carry nothing, because
     Lightning restores a loader's own state only after it has already built the first iterator of a resumed
     epoch (``estimated_stepping_batches`` in ``configure_optimizers``), while a DataModule's state is restored
     before that.
     """
 
-    def __init__(self, *args: Any, next_pass: Callable[[], tuple[int, int]] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        next_pass: Callable[[], tuple[int, int]] | None = None,
+        sampler_epoch: Callable[[], int | None] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.next_pass = next_pass
+        self.sampler_epoch = sampler_epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -96,6 +108,12 @@ class SeededLoader(DataLoader):
         seed, skip = self.next_pass() if self.next_pass is not None else (None, 0)
         if seed is not None and self.generator is not None:
             self.generator.manual_seed(seed)
+        epoch = self.sampler_epoch() if self.sampler_epoch is not None else None
+        if epoch is not None:
+            # under DDP the sampler is Lightning's DistributedSampler, which shuffles by its epoch. A resumed run
+            # builds this iterator, and fetches the dropped batches, before Lightning sets the epoch: set it here,
+            # to the value Lightning sets (so the resumed pass is the uninterrupted one's, on every rank)
+            _set_sampler_epoch(self, epoch)
         iterator = super().__iter__()
         for _ in range(skip):
             next(iterator)
@@ -168,7 +186,8 @@ class ImageDataModule(L.LightningDataModule):
         self.train_passes = 0  # passes over the training split so far; checkpointed
         self.pass_seed: int | None = None  # the seed of the current pass
         self.consumed = 0  # training batches of the current pass that reached the model
-        self._resume: tuple[int, int] | None = None  # (seed, batches) of a pass to resume in its middle
+        self.pass_epoch: int | None = None  # the epoch the current pass belongs to (what DDP's sampler shuffles by)
+        self._resume: tuple[int, int, int | None] | None = None  # (seed, batches, epoch) of a pass to resume
 
     @property
     def class_names(self) -> list[str]:
@@ -186,13 +205,18 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         progress = trainer.fit_loop.epoch_loop.batch_progress if trainer is not None else None
         if progress is not None and trainer.training and not progress.is_last_batch and self.consumed:
-            state["pass"] = {"seed": self.pass_seed, "consumed": self.consumed}  # saved in the middle of a pass
+            # saved in the middle of a pass
+            state["pass"] = {"seed": self.pass_seed, "consumed": self.consumed, "epoch": self.pass_epoch}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.train_passes = int(state_dict.get("train_passes", 0))
         middle = state_dict.get("pass")
-        self._resume = (int(middle["seed"]), int(middle["consumed"])) if middle else None
+        if middle:
+            epoch = middle.get("epoch")
+            self._resume = (int(middle["seed"]), int(middle["consumed"]), None if epoch is None else int(epoch))
+        else:
+            self._resume = None
 
     def next_train_seed(self) -> int:
         """Seed of the next training pass: a function of (seed, pass number) alone."""
@@ -200,13 +224,20 @@ class ImageDataModule(L.LightningDataModule):
         self.train_passes += 1
         return seed
 
+    def _sampler_epoch(self) -> int | None:
+        """The epoch of the current pass, as Lightning numbers it for the training sampler; None if unknown."""
+        return self.pass_epoch
+
     def next_pass(self) -> tuple[int, int]:
         """(seed, batches to drop) of the training loader's next pass: the pass a checkpoint was written in the
         middle of, once, after a resume; otherwise a new one."""
         if self._resume is not None:
-            (self.pass_seed, self.consumed), self._resume = self._resume, None
+            (self.pass_seed, self.consumed, self.pass_epoch), self._resume = self._resume, None
         else:
             self.pass_seed, self.consumed = self.next_train_seed(), 0
+            # what FitLoop.on_advance_start gives the sampler; a resumed pass takes the epoch from the checkpoint,
+            # because its iterator is built before the loop's progress is restored
+            self.pass_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else None
         return self.pass_seed, self.consumed
 
     # ------------------------------------------------------------------ to implement
@@ -269,7 +300,13 @@ class ImageDataModule(L.LightningDataModule):
         generator = torch.Generator()
         sampler = RandomSampler(data, generator=generator)
         return SeededLoader(
-            data, sampler=sampler, generator=generator, drop_last=True, next_pass=self.next_pass, **common
+            data,
+            sampler=sampler,
+            generator=generator,
+            drop_last=True,
+            next_pass=self.next_pass,
+            sampler_epoch=self._sampler_epoch,
+            **common,
         )
 
     def train_dataloader(self) -> DataLoader:
