@@ -6,7 +6,10 @@ consistent ``last.ckpt`` (weights, optimizer, schedule, loop progress, the data 
 epoch and the random-number states), asks SLURM to requeue the job (``scontrol requeue``, the array task when
 there is one), and leaves with :class:`RequeuedError`. The requeued job runs the same command; the command line
 resumes the fixed run folder from its ``last.ckpt`` (``--run``), in the middle of the epoch, and the run ends
-with the weights an uninterrupted one would have.
+with the weights an uninterrupted one would have. A signal agreed on at the epoch's last step lets the epoch end
+as usual (validation, and :class:`~mwa_lightning.callbacks.LastCheckpoint`'s ``last.ckpt``) and stops at the
+start of the next one: a checkpoint written in between would resume into an epoch with no batches left and skip
+its validation.
 
 Why not Lightning's own ``SLURMEnvironment(auto_requeue=True)``: its handler writes the checkpoint inside the
 signal handler, wherever the main thread happens to be -- possibly between the parameter groups of an
@@ -59,6 +62,7 @@ class RequeueOnSignal(Callback):
         self.check_every_n_steps = max(1, check_every_n_steps)
         self.requeue = requeue
         self.received = False
+        self._at_epoch_end = False  # agreed on at an epoch's last step: stop once the epoch has ended
         self._previous = None
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
@@ -87,10 +91,26 @@ class RequeueOnSignal(Callback):
         return bool(trainer.strategy.reduce(flag, reduce_op="sum") > 0)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        if (batch_idx + 1) % self.check_every_n_steps or not self._agreed(trainer):
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        last_step = progress.is_last_batch or progress.current.ready >= trainer.num_training_batches
+        if self._at_epoch_end or ((batch_idx + 1) % self.check_every_n_steps and not last_step):
             return
-        path = last_checkpoint_file(trainer) or os.path.join(trainer.log_dir or ".", "checkpoints", "last.ckpt")
+        if not self._agreed(trainer):
+            return
+        last = last_checkpoint_file(trainer)
+        path = last or os.path.join(trainer.log_dir or ".", "checkpoints", "last.ckpt")
+        if last_step and last is not None:
+            self._at_epoch_end = True  # the epoch ends as usual and writes last.ckpt; stop when the next one starts
+            rank_zero_info(f"{self.signal_name} at the last step of epoch {trainer.current_epoch}: stopping after it")
+            return
         trainer.save_checkpoint(path)  # every process takes part; rank 0 writes
+        self._stop(trainer, path)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._at_epoch_end:  # the previous epoch's end wrote last.ckpt
+            self._stop(trainer, last_checkpoint_file(trainer))
+
+    def _stop(self, trainer: L.Trainer, path: str | None) -> None:
         job = slurm_job_id()
         if trainer.is_global_zero and self.requeue and job is not None:
             result = subprocess.run(["scontrol", "requeue", job], check=False, capture_output=True, text=True)
