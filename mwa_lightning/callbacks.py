@@ -38,8 +38,7 @@ class EpochSeed(Callback):
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
-        self._saved: dict[str, Any] | None = None
-        self._saved_by_rank: list[dict[str, Any]] | None = None
+        self._saved: list[dict[str, Any]] | None = None  # each process's states from a checkpoint, by rank
 
     @staticmethod
     def _seed_all(*entropy: int) -> None:
@@ -51,13 +50,10 @@ class EpochSeed(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # a run resumed in the middle of an epoch gets no on_train_epoch_start for that epoch
         saved, self._saved = self._saved, None
-        by_rank, self._saved_by_rank = self._saved_by_rank, None
         if not trainer.fit_loop.restarted_mid_epoch:
             return
-        if saved is not None and trainer.world_size == 1:
-            set_rng_states(saved)
-        elif by_rank is not None and len(by_rank) == trainer.world_size:
-            set_rng_states(by_rank[trainer.global_rank])
+        if saved is not None and len(saved) == trainer.world_size:
+            set_rng_states(saved[trainer.global_rank])
         else:
             self._seed_all(run_seed(self.seed), trainer.current_epoch, trainer.global_rank, trainer.global_step)
 
@@ -68,14 +64,13 @@ class EpochSeed(Callback):
         # every process builds the checkpoint (Trainer.save_checkpoint); rank 0 writes it, so gather
         states = get_rng_states()
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return {"rng": states}
+            return {"rng_by_rank": [states]}
         by_rank: list[dict[str, Any] | None] = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(by_rank, states)
-        return {"rng": states, "rng_by_rank": by_rank}
+        return {"rng_by_rank": by_rank}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._saved = state_dict.get("rng")
-        self._saved_by_rank = state_dict.get("rng_by_rank")
+        self._saved = state_dict.get("rng_by_rank")
 
 
 def get_rng_states() -> dict[str, Any]:

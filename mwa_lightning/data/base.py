@@ -71,15 +71,15 @@ def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
 class SeededLoader(DataLoader):
     """A DataLoader whose every pass is drawn from a seed its owner hands out, and can start mid-pass.
 
-    ``next_pass()`` returns the pass's seed and how many batches to drop. The generator, reseeded with it,
+    ``next_pass()`` returns the pass's seed, how many batches to drop and its epoch. The generator, reseeded with it,
     drives both the shuffling (a ``RandomSampler`` built on it) and the seeds of the worker processes, so what
     a pass draws depends only on that seed; the dropped batches are fetched, so that worker processes draw
     their augmentations as they did the first time. The owner (:class:`ImageDataModule`) keeps the pass count,
     and the position within a pass, in its checkpointed state.
 
     Under DDP, Lightning replaces the sampler with its ``DistributedSampler``, which shuffles by (the run's seed,
-    the epoch); ``sampler_epoch()`` gives it the pass's epoch before the iterator is built, because a resumed run
-    builds it before Lightning sets the epoch.
+    the epoch); the pass's epoch is set on it before the iterator is built, because a resumed run builds it before
+    Lightning sets the epoch.
 
     ``state_dict``/``load_state_dict`` make Lightning treat the loader as resumable; they carry nothing, because
     Lightning restores a loader's own state only after it has already built the first iterator of a resumed
@@ -90,13 +90,11 @@ class SeededLoader(DataLoader):
     def __init__(
         self,
         *args: Any,
-        next_pass: Callable[[], tuple[int, int]] | None = None,
-        sampler_epoch: Callable[[], int | None] | None = None,
+        next_pass: Callable[[], tuple[int, int, int | None]] | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.next_pass = next_pass
-        self.sampler_epoch = sampler_epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -105,10 +103,9 @@ class SeededLoader(DataLoader):
         pass
 
     def __iter__(self):
-        seed, skip = self.next_pass() if self.next_pass is not None else (None, 0)
+        seed, skip, epoch = self.next_pass() if self.next_pass is not None else (None, 0, None)
         if seed is not None and self.generator is not None:
             self.generator.manual_seed(seed)
-        epoch = self.sampler_epoch() if self.sampler_epoch is not None else None
         if epoch is not None:
             # under DDP the sampler is Lightning's DistributedSampler, which shuffles by its epoch. A resumed run
             # builds this iterator, and fetches the dropped batches, before Lightning sets the epoch: set it here,
@@ -224,13 +221,10 @@ class ImageDataModule(L.LightningDataModule):
         self.train_passes += 1
         return seed
 
-    def _sampler_epoch(self) -> int | None:
-        """The epoch of the current pass, as Lightning numbers it for the training sampler; None if unknown."""
-        return self.pass_epoch
-
-    def next_pass(self) -> tuple[int, int]:
-        """(seed, batches to drop) of the training loader's next pass: the pass a checkpoint was written in the
-        middle of, once, after a resume; otherwise a new one."""
+    def next_pass(self) -> tuple[int, int, int | None]:
+        """(seed, batches to drop, epoch as Lightning numbers it for the sampler; None if unknown) of the training
+        loader's next pass: the pass a checkpoint was written in the middle of, once, after a resume; otherwise a
+        new one."""
         if self._resume is not None:
             (self.pass_seed, self.consumed, self.pass_epoch), self._resume = self._resume, None
         else:
@@ -238,7 +232,7 @@ class ImageDataModule(L.LightningDataModule):
             # what FitLoop.on_advance_start gives the sampler; a resumed pass takes the epoch from the checkpoint,
             # because its iterator is built before the loop's progress is restored
             self.pass_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else None
-        return self.pass_seed, self.consumed
+        return self.pass_seed, self.consumed, self.pass_epoch
 
     # ------------------------------------------------------------------ to implement
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
@@ -305,7 +299,6 @@ class ImageDataModule(L.LightningDataModule):
             generator=generator,
             drop_last=True,
             next_pass=self.next_pass,
-            sampler_epoch=self._sampler_epoch,
             **common,
         )
 
@@ -326,14 +319,14 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def _setup_predict_folder(self) -> None:
-        from mwa_lightning.data.images import ImageFiles, image_files  # images.py builds on this module
+        from mwa_lightning.data.images import IMAGE_SUFFIXES, ImageFiles, image_files  # images.py imports this
 
         folder = self.predict_folder
         if not folder.is_dir():
             raise DataError(f"predict_folder {folder} is not a folder; point it at a folder of image files")
         self.predict_files = image_files(folder)
         if not self.predict_files:
-            raise DataError(f"predict_folder {folder} holds no image files (.jpg, .jpeg, .png, .bmp, .webp, .tif)")
+            raise DataError(f"predict_folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         transform = None
         if self.augment_on == "workers":
             transform = image_transform(None, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)

@@ -56,7 +56,7 @@ from mwa_lightning.data.augment import (
     normalize,
 )
 from mwa_lightning.data.base import DataError, ImageDataModule, Split
-from mwa_lightning.data.images import IMAGE_SUFFIXES
+from mwa_lightning.data.images import image_files
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the reference's normalisation (timm's IMAGENET_DEFAULT_MEAN/STD)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -203,7 +203,7 @@ class ImageFolderDataModule(ImageDataModule):
             )
         items = []
         for name, folder in folders.items():
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = image_files(folder)
             if not files:
                 raise DataError(f"{folder}: class folder {name} holds no images")
             items += [(f, index[name]) for f in files]
