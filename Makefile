@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-RUN := $(PY) -m mwa_lightning
+# the one command (the same as python -m mwa_lightning)
+RUN := $(VENV)/bin/mwa-lightning
 DATASET ?= cifar10
 # the mixers: one shared config each (their names are the registry's, mwa_lightning/models/mixers/registry.py)
 MIXERS ?= $(sort $(basename $(notdir $(wildcard configs/shared/mixer/*.yaml))))
 CONFIG ?= configs/baselines/cifar10/mwa.yaml
 DATA_DIR ?=
-# extra command-line arguments for the training targets, e.g. ARGS="--config configs/trainer/bf16.yaml"
+# extra command-line arguments for the training targets, e.g. ARGS="--trainer.max_epochs 5 --model.size XS"
 ARGS ?=
 DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
@@ -52,7 +53,7 @@ format: install ## apply ruff's fixes and formatting
 	$(PY) -m ruff format mwa_lightning tests
 
 bench: install ## benchmark mixers, the Haar fast path and model sizes (table + CSV under bench_results/)
-	$(PY) -m mwa_lightning.bench
+	$(RUN) bench
 
 quickstart: install ## train a small MWA ViT on the synthetic task on this CPU (about 1.5 minutes), logs/quickstart/
 	$(RUN) fit --config configs/quickstart.yaml $(ARGS)
@@ -68,17 +69,17 @@ ablations: install ## every MWA ablation in configs/ablations/, each stacked on 
 	set -e; for c in configs/ablations/*.yaml; do $(RUN) fit --config configs/baselines/cifar10/mwa.yaml --config $$c $(DATA_ARG) $(ARGS); done
 
 configs: install ## regenerate configs/baselines/<dataset>/<mixer>.yaml from configs/shared/ (after adding a mixer or a dataset)
-	$(PY) -m mwa_lightning.configs
+	$(RUN) configs
 
 ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/overlays/ddp.yaml)
 	$(RUN) fit --config $(CONFIG) --config configs/overlays/ddp.yaml $(DATA_ARG) $(ARGS)
 
 study: install ## run a study, configs/studies/$(STUDY).yaml (resumable; DATA_DIR= for its data), report in results/$(STUDY)/
 	@test -f configs/studies/$(STUDY).yaml || { echo "unknown STUDY=$(STUDY); expected one of: $$(ls configs/studies | sed 's/\.yaml//' | tr "\n" " ")"; exit 2; }
-	$(PY) -m mwa_lightning.study configs/studies/$(STUDY).yaml $(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(ARGS)
+	$(RUN) study configs/studies/$(STUDY).yaml $(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(ARGS)
 
 gpu-check: install ## on one CUDA GPU, in minutes: every mixer trained through the CLI (bf16, compiled, db2) + bench, gpu_check/gpu_check.md
-	$(PY) -m mwa_lightning.gpucheck $(ARGS)
+	$(RUN) gpu-check $(ARGS)
 
 tensorboard: install ## serve TensorBoard on logs/ (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs --port 6006

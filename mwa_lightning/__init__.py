@@ -4,9 +4,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mwa_lightning.models import VisionTransformer
 
+COMMAND = "mwa-lightning"  # the console script (pyproject.toml); also ``python -m mwa_lightning``
+
 try:
     __version__ = version("mwa-lightning")  # stated once, in pyproject.toml
 except PackageNotFoundError:  # imported from a source tree that was not installed
     __version__ = "unknown"
 
-__all__ = ["VisionTransformer", "__version__"]
+__all__ = ["COMMAND", "VisionTransformer", "__version__"]

@@ -1,6 +1,6 @@
-"""``python -m mwa_lightning {fit,validate,test,predict} --config FILE``"""
+"""``python -m mwa_lightning ...``: the same as the ``mwa-lightning`` command (:mod:`mwa_lightning.cli`)."""
 
-from mwa_lightning.cli import main
+from mwa_lightning.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

@@ -1,29 +1,33 @@
-"""The command line: ``python -m mwa_lightning {fit,validate,test,predict} --config FILE``.
+"""The one command: ``mwa-lightning {fit,validate,test,predict} --config FILE`` and the tools beside it.
 
-A LightningCLI with the project's defaults:
+``mwa-lightning fit|validate|test|predict ...`` is a LightningCLI with the project's defaults:
 
-- the model is :class:`~mwa_lightning.module.ImageClassifier`; its token mixer is chosen by class path
-  (``model.mixer``); the data is any :class:`~mwa_lightning.data.ImageDataModule` by class path (``data``);
+- the model is :class:`~mwa_lightning.training.classifier.ImageClassifier`; its token mixer is chosen by class
+  path (``model.mixer``); the data is any :class:`~mwa_lightning.data.ImageDataModule` by class path (``data``);
 - ``num_classes`` and ``image_size`` are linked from the DataModule to the model, never written twice;
 - ``experiment`` names the run: TensorBoard logs, the resolved ``config.yaml`` and ``checkpoints/`` go to
   ``logs/<experiment>/version_N/``, or to the fixed folder ``logs/<experiment>/<run>/`` with ``--run NAME``;
 - with ``--run``, ``fit`` resumes from the folder's ``checkpoints/last.ckpt`` when there is one (a killed or
-  requeued job continues where it stopped) and refuses a folder that holds a run of a different config;
+  requeued job continues where it stopped) and refuses a folder that holds a run of a different config
+  (:mod:`mwa_lightning.training.runs`);
 - a fit that ends normally writes ``finished.json`` (epochs, steps, final metrics) into its run folder;
-- checkpoints keep ``last.ckpt`` (every epoch, :class:`~mwa_lightning.callbacks.LastCheckpoint`) and the best
-  by ``val/acc``; a learning-rate monitor, a throughput monitor
-  (``train/device/samples_per_sec``) and per-epoch reseeding (:class:`~mwa_lightning.callbacks.EpochSeed`) are on;
-- the seed defaults to 0;
-- ``fit --config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`` resumes a run into its own
-  folder.
+- checkpoints keep ``last.ckpt`` (every epoch, :class:`~mwa_lightning.training.callbacks.LastCheckpoint`) and
+  the best by ``val/acc``; a learning-rate monitor, a throughput monitor (``train/device/samples_per_sec``) and
+  per-epoch reseeding (:class:`~mwa_lightning.training.rng.EpochSeed`) are on; the seed defaults to 0;
+- an error before the first training step (a bad option, missing data) is one line, and leaves no run folder.
+
+``mwa-lightning TOOL ...`` runs one of :data:`TOOLS` (each also ``python -m <its module>``), e.g.
+``mwa-lightning study configs/studies/cifar10-small.yaml --dry-run``; ``mwa-lightning --help`` lists them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
-import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -32,30 +36,43 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.cli import LightningArgumentParser
 
-from mwa_lightning.callbacks import EpochSeed, LastCheckpoint, samples_in_batch
+from mwa_lightning import COMMAND
 from mwa_lightning.data import ImageDataModule
-from mwa_lightning.malloc import tune_malloc
-from mwa_lightning.metrics import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
-from mwa_lightning.module import ImageClassifier, NonFiniteLossError
-from mwa_lightning.predict import CSVPredictionWriter
-from mwa_lightning.requeue import REQUEUED_EXIT_CODE, RequeuedError, RequeueOnSignal
-from mwa_lightning.runs import (
+from mwa_lightning.training.callbacks import LastCheckpoint, samples_in_batch
+from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossError
+from mwa_lightning.training.lightning_compat import GuardedCLI, training_started
+from mwa_lightning.training.malloc import tune_malloc
+from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
+from mwa_lightning.training.predict import CSVPredictionWriter
+from mwa_lightning.training.requeue import REQUEUED_EXIT_CODE, RequeuedError, RequeueOnSignal
+from mwa_lightning.training.rng import EpochSeed
+from mwa_lightning.training.runs import (
     CHECKPOINTS,
-    CONFIG_FILE,
     LAST_CKPT,
+    LOGS,
     RunFolderError,
     check_run_name,
-    config_differences,
-    flatten,
+    check_same_run,
+    log_hparams,
     mark_finished,
+    remove_new_run_folder,
 )
 
 LOGGER = {
     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-    "init_args": {"save_dir": "logs", "name": "default", "default_hp_metric": False},
+    "init_args": {"save_dir": LOGS, "name": "default", "default_hp_metric": False},
+}
+# the tools beside LightningCLI's subcommands: name -> (module with main(argv) -> int, what it does)
+TOOLS: dict[str, tuple[str, str]] = {
+    "study": ("mwa_lightning.experiments.study", "run a study file's grid of seeded runs, then its report"),
+    "report": ("mwa_lightning.experiments.report", "tabulate the runs under a folder"),
+    "slurm": ("mwa_lightning.experiments.slurm", "submit a study or an experiment as a SLURM array job"),
+    "configs": ("mwa_lightning.experiments.baselines", "regenerate configs/baselines/ from configs/shared/"),
+    "bench": ("mwa_lightning.bench.__main__", "side-by-side benchmarks of mixers, models and data paths"),
+    "gpu-check": ("mwa_lightning.bench.gpucheck", "the first check on a CUDA GPU: training speed and memory"),
+    "prepare": ("mwa_lightning.data.prepare", "turn an image-folder dataset into LitData chunks"),
 }
 
 
@@ -72,7 +89,7 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-class MWACLI(LightningCLI):
+class MWACLI(GuardedCLI):
     """LightningCLI with the links, callbacks and run naming described in the module docstring."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -130,7 +147,7 @@ class MWACLI(LightningCLI):
             logger.init_args.version = cfg.run
             if self.subcommand == "fit":
                 run_dir = Path(logger.init_args.save_dir) / cfg.experiment / cfg.run
-                self._check_same_run(run_dir, cfg)
+                check_same_run(run_dir, self._resolved(cfg, skip_check=True))
                 last = run_dir / CHECKPOINTS / LAST_CKPT
                 if cfg.get("ckpt_path") is None and last.is_file():
                     cfg.ckpt_path = str(last)
@@ -151,42 +168,29 @@ class MWACLI(LightningCLI):
         if isinstance(self.trainer.accelerator, CUDAAccelerator):
             torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
         elif isinstance(self.trainer.accelerator, CPUAccelerator):
-            tune_malloc()  # CPU only: keep freed memory for reuse (mwa_lightning.malloc)
+            tune_malloc()  # CPU only: keep freed memory for reuse (mwa_lightning.training.malloc)
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        """Run it; an error before the first training step removes the run folder this command started and
-        becomes a :class:`SetupError`; errors during training pass through as they are."""
+    @contextlib.contextmanager
+    def guard_subcommand(self, subcommand: str) -> Iterator[None]:
+        """An error before the first training step removes the run folder this command started and becomes a
+        :class:`SetupError`; errors during training pass through as they are."""
         logger = self.trainer.logger
         run_dir = Path(logger.log_dir) if logger is not None and logger.log_dir else None
         existed = run_dir is not None and run_dir.exists()
         try:
-            super()._run_subcommand(subcommand)
+            yield
         except (NonFiniteLossError, RequeuedError, KeyboardInterrupt):
             raise
         except Exception as e:
-            if self.trainer.fit_loop.epoch_loop.batch_progress.total.started > 0:
+            if training_started(self.trainer):
                 raise  # during training: the traceback and the last good checkpoint, as they are
             if run_dir is not None and not existed and self.trainer.is_global_zero:
-                shutil.rmtree(run_dir, ignore_errors=True)
-                for parent in run_dir.parents:  # and the experiment folders it created, when left empty
-                    if parent == Path(logger.save_dir) or not parent.is_dir() or any(parent.iterdir()):
-                        break
-                    parent.rmdir()
+                remove_new_run_folder(run_dir, Path(logger.save_dir))
             raise SetupError(_one_line(e)) from e
 
-    def _check_same_run(self, run_dir: Path, cfg: Namespace) -> None:
-        """Refuse to continue a fixed run folder with a config other than the one it was started with."""
-        saved_path = run_dir / CONFIG_FILE
-        if not saved_path.is_file():
-            return
-        saved = yaml.safe_load(saved_path.read_text()) or {}
-        current = yaml.safe_load(self._parser(self.subcommand).dump(cfg, skip_none=False, skip_check=True))
-        differ = config_differences(saved, current)
-        if differ:
-            raise RunFolderError(
-                f"{run_dir} holds a run with a different config (differs in: {', '.join(differ[:6])}); "
-                "use another --run (or --experiment), or delete the folder to start over"
-            )
+    def _resolved(self, cfg: Namespace, skip_check: bool = False) -> dict:
+        """The config as plain data, as ``config.yaml`` holds it."""
+        return yaml.safe_load(self._parser(self.subcommand).dump(cfg, skip_none=False, skip_check=skip_check))
 
     def _report(self, stage: str) -> None:
         """Print the run folder and the ``stage`` metrics (rank 0 only), one ``name=value`` per metric."""
@@ -209,17 +213,9 @@ class MWACLI(LightningCLI):
 
     def _log_hparams(self) -> None:
         """The run's settings with its best and last top-1, for TensorBoard's HPARAMS tab."""
-        logger = self.trainer.logger
-        if not isinstance(logger, TensorBoardLogger):
-            return
-        config = yaml.safe_load(self._parser(self.subcommand).dump(self.config[self.subcommand], skip_none=False))
-        params = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in flatten(config).items()}
         metrics = self.trainer.callback_metrics
         results = {HP_TOP1_LAST: metrics.get(VAL_ACC), HP_TOP1_BEST: metrics.get(VAL_ACC_BEST)}
-        logger.log_hyperparams(params, {k: float(v) for k, v in results.items() if v is not None})
-        # the trainer already closed the event writer; writing reopened it: close it again, or the summary stays
-        # in a background thread's buffer (and is flushed later into a cwd that may have changed, or lost at exit)
-        logger.experiment.close()
+        log_hparams(self.trainer, self._resolved(self.config[self.subcommand]), results)
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and ckpt is not None and ckpt.best_model_score is not None:
             print(f"  best checkpoint: {ckpt.best_model_path} (val/acc={float(ckpt.best_model_score):.4f})")
@@ -233,7 +229,24 @@ class MWACLI(LightningCLI):
 
 def entry_point() -> None:
     """The ``mwa-lightning`` console script: the same as ``python -m mwa_lightning``."""
+    argv = sys.argv[1:]
+    if argv and argv[0] in TOOLS:
+        raise SystemExit(run_tool(argv[0], argv[1:]))
+    if argv[:1] in (["-h"], ["--help"]):
+        print(tools_help())
     main()
+
+
+def run_tool(name: str, argv: list[str]) -> int:
+    """Run the tool ``name`` (a key of :data:`TOOLS`) with ``argv``; its exit status."""
+    module = importlib.import_module(TOOLS[name][0])
+    return module.main(argv) or 0
+
+
+def tools_help() -> str:
+    width = max(map(len, TOOLS))
+    lines = [f"  {COMMAND} {name:<{width}}  {what}" for name, (_, what) in TOOLS.items()]
+    return f"{COMMAND} TOOL --help for a tool's options; the tools:\n" + "\n".join(lines) + "\n"
 
 
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mwa_lightning.models.mixers import mixer_class, mixer_names
+from tests.helpers import tiny_fit
 
 # the real data copies: ../shared/data beside the checkout, or wherever MWA_SHARED_DATA points
 SHARED_DATA = Path(os.environ.get("MWA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -42,3 +43,15 @@ def shared_data() -> Path:
             f"real data copies not found at {SHARED_DATA} (../shared/data beside the checkout, or MWA_SHARED_DATA)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """Three finished tiny runs (two seeds of one experiment, one of another) under ``<tmp>/logs``."""
+    workdir = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        tiny_fit(workdir, "mwa", 1)
+        tiny_fit(workdir, "mwa", 2)
+        tiny_fit(workdir, "mwa_m2", 1, "--model.mixer.levels", "2")
+    return workdir / "logs"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import signal
@@ -10,9 +12,14 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 import yaml
+from lightning import Trainer
 from lightning.pytorch.callbacks import Callback
+
+from mwa_lightning.cli import MWACLI, main
+from mwa_lightning.data import Augment, SyntheticDataModule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,3 +134,56 @@ class TrainIndices(Callback):
         gathered = trainer.strategy.all_gather(indices).flatten()
         if trainer.is_global_zero:
             print(f"TRAIN INDICES {len(set(gathered.tolist()))} distinct of {len(gathered)}")
+
+
+def instantiate(*args: str) -> MWACLI:
+    """Parse and instantiate the command line (no run)."""
+    return main(list(args), run=False)
+
+
+def resolved(*args: str) -> dict:
+    """The config the command line would run, as a dict (``--print_config``)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["fit", *args, "--print_config"])
+    return yaml.safe_load(out.getvalue())
+
+
+def tiny_fit(workdir, experiment, seed, *extra):
+    """A seconds-long ``fit`` of the tiny config in this process, into ``logs/<experiment>/version_N/``."""
+    config = tiny_config(workdir)
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--experiment",
+            experiment,
+            "--seed_everything",
+            str(seed),
+            "--throughput.window_size",
+            "2",
+            *extra,
+        ]
+    )
+
+
+PLAIN = Augment(crop_padding=0, randaugment_ops=0, mixup_alpha=0.0, cutmix_alpha=0.0)
+
+
+def tiny_data(**kwargs):
+    """64 training and 32 test images of the synthetic task, batches of 16."""
+    return SyntheticDataModule(num_train=64, num_test=32, batch_size=16, **kwargs)
+
+
+def tiny_trainer(tmp_path, **kwargs):
+    """A quiet one-process CPU trainer without logger."""
+    defaults = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    return Trainer(**{**defaults, **kwargs})

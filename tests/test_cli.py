@@ -1,132 +1,18 @@
-import contextlib
-import io
+import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from lightning.pytorch.strategies import DDPStrategy
 
-from mwa_lightning.cli import MWACLI, main
-from mwa_lightning.data import ImageDataModule
-from mwa_lightning.metrics import TRAIN_LOSS_STEP, VAL_ACC
-from mwa_lightning.models import MultiscaleWaveletAttention
-from mwa_lightning.models.mixers import mixer_class, mixer_names
-from mwa_lightning.models.mixers.registry import import_class
-from mwa_lightning.module import ImageClassifier
+from mwa_lightning.cli import TOOLS, main
+from mwa_lightning.training.metric_names import TRAIN_LOSS_STEP, VAL_ACC
 from tests.helpers import ROOT, reported_metrics, run_cli, tiny_config
 
 CONFIGS = ROOT / "configs"
-MWA_BASELINE = CONFIGS / "baselines" / "cifar10" / "mwa.yaml"
-ABLATIONS = sorted((CONFIGS / "ablations").glob("*.yaml"))  # overlays on the MWA baseline
-EXPERIMENTS = sorted(
-    p for p in CONFIGS.rglob("*.yaml") if p not in ABLATIONS and "experiment" in (yaml.safe_load(p.read_text()) or {})
-)
-OVERLAYS = sorted((CONFIGS / "overlays").glob("*.yaml"))
-STUDIES = sorted((CONFIGS / "studies").glob("*.yaml"))
-
-
-def instantiate(*args: str) -> MWACLI:
-    return main(list(args), run=False)
-
-
-def resolved(*args: str) -> dict:
-    """The config the command line would run, as a dict (``--print_config``)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        main(["fit", *args, "--print_config"])
-    return yaml.safe_load(out.getvalue())
-
-
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: str(p.relative_to(CONFIGS)))
-def test_every_experiment_config_parses_and_instantiates(config, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    cli = instantiate("--config", str(config))
-    assert isinstance(cli.model, ImageClassifier) and isinstance(cli.datamodule, ImageDataModule)
-    assert cli.model.hparams.num_classes == cli.datamodule.num_classes  # linked, not written twice
-    assert cli.model.net.image_size == cli.datamodule.image_size
-    assert cli.config.experiment == yaml.safe_load(config.read_text())["experiment"]
-
-
-@pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: p.stem)
-def test_an_ablation_is_the_mwa_baseline_plus_exactly_its_own_options(ablation, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    base = resolved("--config", str(MWA_BASELINE))
-    stacked = resolved("--config", str(MWA_BASELINE), "--config", str(ablation))
-    written = yaml.safe_load(ablation.read_text())
-    options = written["model"]["mixer"]["init_args"]
-    assert stacked["experiment"] == written["experiment"]
-    assert stacked["model"]["mixer"]["init_args"] == {**base["model"]["mixer"]["init_args"], **options}
-    for section in ("trainer", "data"):
-        assert stacked[section] == base[section]
-    assert {k: v for k, v in stacked["model"].items() if k != "mixer"} == {
-        k: v for k, v in base["model"].items() if k != "mixer"
-    }
-    cli = instantiate("--config", str(MWA_BASELINE), "--config", str(ablation))
-    mixer = cli.model.net.blocks[0].mixer
-    assert isinstance(mixer, MultiscaleWaveletAttention)
-
-
-def test_baselines_are_generated_for_every_dataset_and_mixer():
-    from mwa_lightning.configs import generate
-
-    assert generate(CONFIGS, check=True) == [], "run `make configs`"
-    datasets = {p.stem for p in (CONFIGS / "shared" / "data").glob("*.yaml")}
-    assert {p.stem for p in (CONFIGS / "shared" / "mixer").glob("*.yaml")} == set(mixer_names())
-    for name in mixer_names():
-        shared = yaml.safe_load((CONFIGS / "shared" / "mixer" / f"{name}.yaml").read_text())
-        assert import_class(shared["class_path"]) is mixer_class(name), f"{name}.yaml names another class"
-        assert {p.parent.name for p in (CONFIGS / "baselines").glob(f"*/{name}.yaml")} == datasets
-
-
-@pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o.name != "slurm.yaml"], ids=lambda p: p.name)
-def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    settings = yaml.safe_load(overlay.read_text())["trainer"]
-    args = ["--config", str(MWA_BASELINE), "--config", str(overlay)]
-    if settings.get("accelerator") == "gpu":  # check the wiring on this CPU: one process, gloo
-        args += ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
-    cli = instantiate(*args)
-    assert cli.trainer.max_epochs == 300 and cli.trainer.gradient_clip_val == 1.0  # the experiment's settings stay
-    if "strategy" in settings:
-        assert isinstance(cli.trainer.strategy, DDPStrategy)
-    if "num_nodes" in settings:
-        assert cli.trainer.num_nodes == settings["num_nodes"]
-    if "precision" in settings:
-        assert cli.trainer.precision == settings["precision"]
-
-
-def _config_refs(path: Path) -> set[Path]:
-    """The config files ``path`` includes, recursively (values ending in .yaml, relative to its folder)."""
-
-    def leaves(tree):
-        if isinstance(tree, dict):
-            for value in tree.values():
-                yield from leaves(value)
-        elif isinstance(tree, list):
-            for value in tree:
-                yield from leaves(value)
-        else:
-            yield tree
-
-    # a study's paths are relative to the repository root, everything else's to its own folder
-    base = ROOT if path.parent.name == "studies" else path.parent
-    refs = {(base / v).resolve() for v in leaves(yaml.safe_load(path.read_text())) if str(v).endswith(".yaml")}
-    for ref in list(refs):
-        if ref.is_file():
-            refs |= _config_refs(ref)
-    return refs
-
-
-def test_every_yaml_is_an_experiment_an_ablation_an_overlay_a_study_or_included():
-    roots = [*EXPERIMENTS, *ABLATIONS, *OVERLAYS, *STUDIES]
-    included = set().union(*(_config_refs(p) for p in roots))
-    included |= set((CONFIGS / "shared" / "model").glob("*.yaml"))  # inputs of `make configs`, inlined
-    orphans = set(CONFIGS.rglob("*.yaml")) - set(roots) - included
-    assert not orphans, f"configs nothing uses: {sorted(map(str, orphans))}"
-    for path in included:
-        assert path.is_file(), f"a config includes {path}, which does not exist"
 
 
 def test_fast_dev_run_through_the_cli(mixer, tmp_path, monkeypatch):
@@ -283,27 +169,6 @@ def test_scaled_learning_rate_doubles_with_two_processes(tmp_path):
     assert "learning rate: 0.0005 x global batch 32 / 512 = 3.125e-05" in two.stdout + two.stderr
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "tiny_imagenet"])
-def test_paper_configs_show_precision_learning_rate_rule_and_augmentation(dataset, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    config = resolved("--config", str(CONFIGS / "baselines" / dataset / "mwa.yaml"))
-    assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["benchmark"] is True
-    assert config["float32_matmul_precision"] == "high"
-    model = config["model"]
-    assert (model["lr"], model["lr_base_batch"], model["warmup_lr"], model["min_lr"]) == (5e-4, 512, 1e-6, 1e-5)
-    augment = config["data"]["init_args"]["augment"]
-    assert augment["randaugment_ops"] == 2 and augment["randaugment_magnitude"] == 9
-    assert augment["randaugment_magnitude_std"] == 0.5 and augment["crop"] == "auto"
-    assert (augment["mixup_alpha"], augment["cutmix_alpha"], augment["erasing_prob"]) == (0.8, 1.0, 0.0)
-    cli = instantiate("--config", str(CONFIGS / "baselines" / dataset / "mwa.yaml"))
-    size = cli.datamodule.image_size
-    assert cli.datamodule.augment.crop_kind(size) == ("pad" if dataset == "cifar10" else "resized")
-    assert cli.datamodule.eval_crop is (dataset != "cifar10")
-    # every launch of a baseline runs at one precision: the DDP overlays no longer set their own
-    for overlay in OVERLAYS:
-        assert "precision" not in yaml.safe_load(overlay.read_text())["trainer"]
-
-
 def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
@@ -358,3 +223,21 @@ def test_a_failed_start_keeps_an_existing_run_folder(tmp_path, monkeypatch):
         main(args)  # the same command again (a requeued job): fails at setup
     assert info.value.code == 2
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "finished.json").is_file()
+
+
+def test_the_console_script_is_the_command_line(tmp_path):
+    script = shutil.which("mwa-lightning") or str(Path(sys.executable).parent / "mwa-lightning")
+    command = [script, "fit", "--config", str(tiny_config(tmp_path)), "--print_config"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "experiment: tiny" in result.stdout and "MultiscaleWaveletAttention" in result.stdout
+
+
+def test_the_tools_run_through_the_one_command(tmp_path):
+    for name in TOOLS:  # every tool answers --help under its own name
+        result = run_cli(name, "--help", cwd=ROOT)
+        assert result.returncode == 0 and f"mwa-lightning {name}" in result.stdout, (name, result.stderr[-500:])
+    listing = run_cli("--help", cwd=ROOT)
+    assert listing.returncode == 0 and all(f"mwa-lightning {name}" in listing.stdout for name in TOOLS)
+    dry = run_cli("study", "configs/studies/paper-cifar10.yaml", "--print-commands", cwd=ROOT)
+    assert dry.returncode == 0 and dry.stdout.splitlines()[0].startswith("mwa-lightning fit --config ")

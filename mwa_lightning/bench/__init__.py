@@ -4,7 +4,7 @@
   (:func:`~.timing.train_step`), peak memory of a step (:func:`~.timing.peak_memory`);
 - :mod:`.sections`: the sections, each a function of explicit arguments returning rows (notebooks import them);
 - :mod:`.tables`: printing and CSV;
-- ``python -m mwa_lightning.bench``: the command line (:mod:`.__main__`).
+- ``mwa-lightning bench``: the command line (:mod:`.__main__`).
 """
 
 from mwa_lightning.bench.sections import (

@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks: ``python -m mwa_lightning.bench [--sections ...] [--out DIR] ...``.
+"""Side-by-side benchmarks: ``mwa-lightning bench [--sections ...] [--out DIR] ...``.
 
 Sections (all but ``loader`` by default; each writes ``<section>.csv`` under ``--out``):
 
@@ -7,7 +7,7 @@ Sections (all but ``loader`` by default; each writes ``<section>.csv`` under ``-
 - ``haar``: the exact Haar fast path against ptwt, DWT+IDWT forward and backward, at (128, 384, 8, 8) and
   (32, 384, 16, 16) (each in its native layout: ptwt NCHW, the fast path channels last).
 - ``flops``: parameters and FLOPs of every backbone x mixer, at 32 px (10 classes) and, for XS/S, 64 px
-  (200 classes), beside the paper's table (see :mod:`mwa_lightning.flops` for the convention).
+  (200 classes), beside the paper's table (see :mod:`mwa_lightning.training.flops` for the convention).
 - ``models``: whole-model timing of ``--sizes`` x mixers at 32 px and batch ``--batch``: forward (inference)
   time, training-step time (forward, backward, AdamW step), training throughput, peak memory of a training step
   (CPU: resident-set growth, measured in a fresh process per model; CUDA: max allocated); ratios against GFNet.
@@ -34,10 +34,11 @@ from pathlib import Path
 
 import torch
 
+from mwa_lightning import COMMAND
 from mwa_lightning.bench import sections
 from mwa_lightning.bench.tables import print_table, write_csv
-from mwa_lightning.malloc import tune_malloc
 from mwa_lightning.models.mixers import mixer_class, mixer_names
+from mwa_lightning.training.malloc import tune_malloc
 
 TITLES = {
     "mixers": "token mixers alone, forward+backward (median ms)",
@@ -77,7 +78,7 @@ def run_section(section: str, args: argparse.Namespace, device: torch.device) ->
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mwa_lightning.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=f"{COMMAND} bench", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", nargs="+", choices=list(TITLES), default=list(DEFAULT_SECTIONS))
     parser.add_argument("--mixers", nargs="+", choices=mixer_names(), default=mixer_names(), help="registered mixers")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate (median reported)")

@@ -6,13 +6,10 @@ Candidates (each a function of one file, timed round-robin in one process on one
 - ``draft decode + RRC``: :class:`~mwa_lightning.data.folder.CropDecode`, the folder source's reader: Pillow
   decodes at the lowest DCT scale the crop allows;
 - ``torchvision decode_jpeg + RRC``: libjpeg-turbo through ``torchvision.io.decode_jpeg`` on the CPU, full size;
-- ``LitData stream + draft decode + RRC``: the same reader fed from LitData chunks (``python -m
-  mwa_lightning.data.prepare``) instead of files;
+- ``LitData stream + draft decode + RRC``: the same reader fed from LitData chunks (``mwa-lightning
+  prepare``) instead of files;
 - ``worker path: draft decode + RRC + flip + timm RandAugment + normalize``: everything per image on the CPU, as
   ``augment_on: workers`` does it (the device path leaves all but the crop to the GPU).
-
-On a GPU, ``torchvision.io.decode_jpeg(..., device="cuda")`` decodes batches with nvJPEG; ``gpu_decode_rate``
-times it where a GPU is present.
 """
 
 from __future__ import annotations
@@ -117,22 +114,6 @@ def _chunks(files: list[Path], out: Path) -> Path | None:
         mode="overwrite",
     )
     return out
-
-
-def gpu_decode_rate(files: list[Path], batch: int = 128, rounds: int = 3) -> float:
-    """Images/s of batched nvJPEG decoding (``torchvision.io.decode_jpeg(device="cuda")``) of the files."""
-    from torchvision.io import decode_jpeg
-
-    data = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in files]
-    rates = []
-    for _ in range(rounds + 1):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for start in range(0, len(data), batch):
-            decode_jpeg(data[start : start + batch], device="cuda")
-        torch.cuda.synchronize()
-        rates.append(len(data) / (time.perf_counter() - t0))
-    return statistics.median(rates[1:])
 
 
 def make_sample(

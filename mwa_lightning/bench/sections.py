@@ -19,13 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mwa_lightning.bench.timing import peak_memory, race, train_step
-from mwa_lightning.data import Augment, CIFAR10DataModule
-from mwa_lightning.flops import model_flops
-from mwa_lightning.models import VisionTransformer
-from mwa_lightning.models.mixers import mixer_classes
-from mwa_lightning.models.mixers.wavelet_fft import haar_dwt2, haar_idwt2
-from mwa_lightning.paper import (
+from mwa_lightning.bench.references import (
     COST_CLASSES,
     IMAGENET_CLASSES,
     IMAGENET_PATCH,
@@ -34,6 +28,12 @@ from mwa_lightning.paper import (
     model_cost,
     reference_name,
 )
+from mwa_lightning.bench.timing import peak_memory, race, train_step
+from mwa_lightning.data import Augment, CIFAR10DataModule
+from mwa_lightning.models import VisionTransformer
+from mwa_lightning.models.mixers import mixer_classes
+from mwa_lightning.models.mixers.wavelet_fft import haar_dwt2, haar_idwt2
+from mwa_lightning.training.flops import model_flops
 
 Mixers = dict[str, type[nn.Module]]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from mwa_lightning.malloc import malloc_returns_memory
+from mwa_lightning.training.malloc import malloc_returns_memory
 
 
 def sync(device: torch.device) -> None:

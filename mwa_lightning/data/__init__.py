@@ -2,8 +2,9 @@
 offline tasks."""
 
 from mwa_lightning.data.augment import Augment
-from mwa_lightning.data.base import DataError, ImageDataModule
+from mwa_lightning.data.base import DiskDataModule, ImageDataModule, InMemoryDataModule
 from mwa_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
+from mwa_lightning.data.errors import DataError
 from mwa_lightning.data.folder import ImageFolderDataModule, ImageNetDataModule
 from mwa_lightning.data.synthetic import PeriodicDataModule, SyntheticDataModule
 from mwa_lightning.data.tiny_imagenet import TinyImageNetDataModule
@@ -13,9 +14,11 @@ __all__ = [
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "DataError",
+    "DiskDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "ImageNetDataModule",
+    "InMemoryDataModule",
     "PeriodicDataModule",
     "SyntheticDataModule",
     "TinyImageNetDataModule",

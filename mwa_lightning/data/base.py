@@ -1,8 +1,13 @@
-"""The shared DataModule: in-memory uint8 splits, seeded validation split, both augmentation paths.
+"""The DataModule family: what every image DataModule shares, and the in-memory and on-disk bases.
 
-A subclass says how to fetch (``prepare_data``, download only) and how to read its splits
-(:meth:`ImageDataModule.load_split` -> uint8 ``(N, 3, S, S)`` images and int64 labels). Everything else --
-splits, loaders, augmentation on either path, ``num_classes``/``image_size`` for the model -- lives here once.
+- :class:`ImageDataModule`: the settings, the resumable training passes (:mod:`mwa_lightning.data.loader`),
+  the loaders and the DDP sampler choice, prediction on a folder of images, and the device augmentation hook.
+  A subclass builds ``self.splits`` (:meth:`~ImageDataModule.setup_splits`) and says what a loader of a split
+  serves (:meth:`~ImageDataModule.split_dataset`); the image-folder DataModules (:mod:`mwa_lightning.data.folder`)
+  decode per image and subclass it directly.
+- :class:`InMemoryDataModule`: splits held as uint8 tensors, with a seeded validation split carved from train;
+  a subclass only reads a split (:meth:`~InMemoryDataModule.load_split`); the synthetic tasks.
+- :class:`DiskDataModule`: an in-memory DataModule read from the dataset's original files (CIFAR, Tiny-ImageNet).
 """
 
 from __future__ import annotations
@@ -12,10 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.fabric.utilities.data import _set_sampler_epoch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -28,13 +30,12 @@ from mwa_lightning.data.augment import (
     image_transform,
     normalize,
 )
-from mwa_lightning.seeding import run_seed
+from mwa_lightning.data.errors import DataError
+from mwa_lightning.data.images import IMAGE_SUFFIXES, ImageFiles, image_files
+from mwa_lightning.data.loader import PassPlan, SeededLoader, TrainPasses
+from mwa_lightning.training.lightning_compat import UnrepeatedDistributedSampler
 
 Split = Literal["train", "test"]
-
-
-class DataError(RuntimeError):
-    """Data on disk is missing, incomplete or corrupt; the message names the path and the way out."""
 
 
 class TensorImages(Dataset):
@@ -66,55 +67,6 @@ class TensorImages(Dataset):
 def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """Collate of the device path: :meth:`TensorImages.__getitems__` already returns the batch."""
     return batch
-
-
-class SeededLoader(DataLoader):
-    """A DataLoader whose every pass is drawn from a seed its owner hands out, and can start mid-pass.
-
-    ``next_pass()`` returns the pass's seed, how many batches to drop and its epoch. The generator, reseeded with it,
-    drives both the shuffling (a ``RandomSampler`` built on it) and the seeds of the worker processes, so what
-    a pass draws depends only on that seed; the dropped batches are fetched, so that worker processes draw
-    their augmentations as they did the first time. The owner (:class:`ImageDataModule`) keeps the pass count,
-    and the position within a pass, in its checkpointed state.
-
-    Under DDP, Lightning replaces the sampler with its ``DistributedSampler``, which shuffles by (the run's seed,
-    the epoch); the pass's epoch is set on it before the iterator is built, because a resumed run builds it before
-    Lightning sets the epoch.
-
-    ``state_dict``/``load_state_dict`` make Lightning treat the loader as resumable; they carry nothing, because
-    Lightning restores a loader's own state only after it has already built the first iterator of a resumed
-    epoch (``estimated_stepping_batches`` in ``configure_optimizers``), while a DataModule's state is restored
-    before that.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        next_pass: Callable[[], tuple[int, int, int | None]] | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(*args, **kwargs)
-        self.next_pass = next_pass
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-    def __iter__(self):
-        seed, skip, epoch = self.next_pass() if self.next_pass is not None else (None, 0, None)
-        if seed is not None and self.generator is not None:
-            self.generator.manual_seed(seed)
-        if epoch is not None:
-            # under DDP the sampler is Lightning's DistributedSampler, which shuffles by its epoch. A resumed run
-            # builds this iterator, and fetches the dropped batches, before Lightning sets the epoch: set it here,
-            # to the value Lightning sets (so the resumed pass is the uninterrupted one's, on every rank)
-            _set_sampler_epoch(self, epoch)
-        iterator = super().__iter__()
-        for _ in range(skip):
-            next(iterator)
-        return iterator
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -180,11 +132,7 @@ class ImageDataModule(L.LightningDataModule):
         self.predict_files: list[Path] = []
         self.splits: dict[str, TensorImages] = {}
         self.batch_augment: BatchAugment | None = None
-        self.train_passes = 0  # passes over the training split so far; checkpointed
-        self.pass_seed: int | None = None  # the seed of the current pass
-        self.consumed = 0  # training batches of the current pass that reached the model
-        self.pass_epoch: int | None = None  # the epoch the current pass belongs to (what DDP's sampler shuffles by)
-        self._resume: tuple[int, int, int | None] | None = None  # (seed, batches, epoch) of a pass to resume
+        self.passes = TrainPasses(seed)  # the training passes and the position within one; checkpointed
 
     @property
     def class_names(self) -> list[str]:
@@ -198,46 +146,23 @@ class ImageDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ checkpointed state
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"train_passes": self.train_passes}
-        trainer = self.trainer
-        progress = trainer.fit_loop.epoch_loop.batch_progress if trainer is not None else None
-        if progress is not None and trainer.training and not progress.is_last_batch and self.consumed:
-            # saved in the middle of a pass
-            state["pass"] = {"seed": self.pass_seed, "consumed": self.consumed, "epoch": self.pass_epoch}
-        return state
+        return self.passes.state_dict(self.trainer)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.train_passes = int(state_dict.get("train_passes", 0))
-        middle = state_dict.get("pass")
-        if middle:
-            epoch = middle.get("epoch")
-            self._resume = (int(middle["seed"]), int(middle["consumed"]), None if epoch is None else int(epoch))
-        else:
-            self._resume = None
+        self.passes.load_state_dict(state_dict)
 
-    def next_train_seed(self) -> int:
-        """Seed of the next training pass: a function of (seed, pass number) alone."""
-        seed = int(np.random.SeedSequence([run_seed(self.seed), self.train_passes]).generate_state(1)[0])
-        self.train_passes += 1
-        return seed
-
-    def next_pass(self) -> tuple[int, int, int | None]:
-        """(seed, batches to drop, epoch as Lightning numbers it for the sampler; None if unknown) of the training
-        loader's next pass: the pass a checkpoint was written in the middle of, once, after a resume; otherwise a
-        new one."""
-        if self._resume is not None:
-            (self.pass_seed, self.consumed, self.pass_epoch), self._resume = self._resume, None
-        else:
-            self.pass_seed, self.consumed = self.next_train_seed(), 0
-            # what FitLoop.on_advance_start gives the sampler; a resumed pass takes the epoch from the checkpoint,
-            # because its iterator is built before the loop's progress is restored
-            self.pass_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else None
-        return self.pass_seed, self.consumed, self.pass_epoch
+    def next_pass(self) -> PassPlan:
+        """(seed, batches to drop, epoch) of the training loader's next pass (:class:`TrainPasses`)."""
+        return self.passes.next_pass(self.trainer)
 
     # ------------------------------------------------------------------ to implement
-    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        """uint8 images ``(N, 3, image_size, image_size)`` and int64 labels ``(N,)`` of a split."""
-        raise NotImplementedError
+    def setup_splits(self) -> None:
+        """Build ``self.splits`` (train, val, test) and, on the device path, ``self.batch_augment``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement setup_splits")
+
+    def split_dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
+        """The dataset a loader of ``split`` serves, and its collate function."""
+        raise NotImplementedError(f"{type(self).__name__} must implement split_dataset")
 
     # ------------------------------------------------------------------ splits
     def setup(self, stage: str | None = None) -> None:
@@ -246,38 +171,10 @@ class ImageDataModule(L.LightningDataModule):
         elif not self.splits:
             self.setup_splits()
 
-    def setup_splits(self) -> None:
-        """Build ``self.splits`` (train, val, test) and the device path's augmentation."""
-        train_images, train_labels = self.load_split("train")
-        test_images, test_labels = self.load_split("test")
-        n = len(train_labels)
-        if self.val_size >= n:
-            raise ValueError(f"val_size={self.val_size} leaves no training images out of {n}")
-        self.splits["test"] = TensorImages(test_images, test_labels)
-        if self.val_size:
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
-            val_idx, train_idx = perm[: self.val_size].sort().values, perm[self.val_size :].sort().values
-            self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
-            self.splits["val"] = TensorImages(train_images[val_idx], train_labels[val_idx])
-        else:
-            self.splits["train"] = TensorImages(train_images, train_labels)
-            self.splits["val"] = self.splits["test"]
-        if self.augment_on == "device":
-            self.batch_augment = BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
-
     # ------------------------------------------------------------------ loaders
-    def _dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
-        """The dataset a loader of ``split`` serves, and its collate function."""
-        data = self.splits[split]
-        if self.augment_on != "workers":
-            return data, _batch_collate
-        cfg = self.augment if train else None
-        transform = image_transform(cfg, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
-        collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
-        return TensorImages(data.images, data.labels, transform), collate
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        data, collate = self._dataset(split, train)
+    def make_loader(self, split: str, train: bool) -> DataLoader:
+        """Evaluation: in order, every image once under DDP. Training: a :class:`SeededLoader`."""
+        data, collate = self.split_dataset(split, train)
         common = dict(
             batch_size=self.batch_size,
             num_workers=self.num_workers,
@@ -303,24 +200,22 @@ class ImageDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self.make_loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+        return self.make_loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return self.make_loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_folder is not None:
             return DataLoader(
                 self.splits["predict"], batch_size=self.batch_size, num_workers=self.num_workers, shuffle=False
             )
-        return self._loader("test", train=False)
+        return self.make_loader("test", train=False)
 
     def _setup_predict_folder(self) -> None:
-        from mwa_lightning.data.images import IMAGE_SUFFIXES, ImageFiles, image_files  # images.py imports this
-
         folder = self.predict_folder
         if not folder.is_dir():
             raise DataError(f"predict_folder {folder} is not a folder; point it at a folder of image files")
@@ -337,7 +232,7 @@ class ImageDataModule(L.LightningDataModule):
         batches, on the training device."""
         training = self.trainer is not None and self.trainer.training
         if training:
-            self.consumed += 1
+            self.passes.consumed += 1
         if self.augment_on != "device":
             return batch
         return self.transform_batch(batch, train=training)
@@ -347,12 +242,54 @@ class ImageDataModule(L.LightningDataModule):
         images, labels = batch
         if train:
             return self.batch_augment(images, labels)
-        if self.eval_crop:
-            images = eval_transform(self.image_size)(images)
         return self.normalize(images), labels
 
 
-class DiskDataModule(ImageDataModule):
+class InMemoryDataModule(ImageDataModule):
+    """A DataModule whose splits are uint8 tensors in memory; a subclass reads them (:meth:`load_split`).
+
+    ``val_size > 0`` carves the validation split from the training images with a permutation seeded by
+    ``split_seed``; 0 validates on the test split.
+    """
+
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        """uint8 images ``(N, 3, image_size, image_size)`` and int64 labels ``(N,)`` of a split."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load_split")
+
+    def setup_splits(self) -> None:
+        train_images, train_labels = self.load_split("train")
+        test_images, test_labels = self.load_split("test")
+        n = len(train_labels)
+        if self.val_size >= n:
+            raise ValueError(f"val_size={self.val_size} leaves no training images out of {n}")
+        self.splits["test"] = TensorImages(test_images, test_labels)
+        if self.val_size:
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+            val_idx, train_idx = perm[: self.val_size].sort().values, perm[self.val_size :].sort().values
+            self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
+            self.splits["val"] = TensorImages(train_images[val_idx], train_labels[val_idx])
+        else:
+            self.splits["train"] = TensorImages(train_images, train_labels)
+            self.splits["val"] = self.splits["test"]
+        if self.augment_on == "device":
+            self.batch_augment = BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
+
+    def split_dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
+        data = self.splits[split]
+        if self.augment_on != "workers":
+            return data, _batch_collate
+        cfg = self.augment if train else None
+        transform = image_transform(cfg, self.image_size, self.mean, self.std, eval_crop=self.eval_crop)
+        collate = MixCollate(BatchMix(self.augment, self.num_classes)) if train else None
+        return TensorImages(data.images, data.labels, transform), collate
+
+    def transform_batch(self, batch: tuple[Tensor, Tensor], train: bool) -> tuple[Tensor, Tensor]:
+        if not train and self.eval_crop:
+            batch = eval_transform(self.image_size)(batch[0]), batch[1]
+        return super().transform_batch(batch, train)
+
+
+class DiskDataModule(InMemoryDataModule):
     """A DataModule whose data lives in ``data_dir`` in the dataset's original format.
 
     Args:

@@ -19,7 +19,8 @@ from torch import Tensor
 from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import download_and_extract_archive
 
-from mwa_lightning.data.base import DataError, DiskDataModule, Split
+from mwa_lightning.data.base import DiskDataModule, Split
+from mwa_lightning.data.errors import DataError
 
 
 def read_pickle(path: Path) -> dict[str, Any]:

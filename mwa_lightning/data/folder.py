@@ -13,13 +13,14 @@ run batched; on the worker path everything runs per image in the workers.
 
 Decoding uses Pillow's JPEG draft mode: the decoder scales a large JPEG down by 1/2, 1/4 or 1/8 in the DCT domain
 when the crop does not need the full resolution (never below the output size), which is several times cheaper
-than decoding every pixel (``python -m mwa_lightning.data.folder_bench`` measures it).
+than decoding every pixel (``mwa-lightning bench --sections decode`` measures it, :mod:`mwa_lightning.bench.decode`).
 
 Two sources (``source``):
 
-- ``folder``: the files as they are. A corrupt or unreadable file stops training with an error naming it
-  (scan first with ``python -m mwa_lightning.data.prepare <data_dir> <out_dir>``, which also writes...);
-- ``litdata``: the LitData chunks that ``python -m mwa_lightning.data.prepare`` writes (``litdata_dir``):
+- ``folder``: the files as they are. A corrupt or unreadable file stops training with an error naming it;
+  ``mwa-lightning prepare <data_dir> <out_dir>`` finds every such file before training (and writes the chunks
+  of the next source);
+- ``litdata``: the LitData chunks that ``mwa-lightning prepare`` writes (``litdata_dir``):
   streamed, sharded across processes and nodes, shuffled across chunks, resumable; that command skips corrupt
   files, counts them and lists them in ``skipped.txt``.
 
@@ -55,13 +56,14 @@ from mwa_lightning.data.augment import (
     image_transform,
     normalize,
 )
-from mwa_lightning.data.base import DataError, ImageDataModule, Split
-from mwa_lightning.data.images import image_files
+from mwa_lightning.data.base import ImageDataModule, Split
+from mwa_lightning.data.errors import DataError, unreadable_image
+from mwa_lightning.data.images import image_files, synset_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the reference's normalisation (timm's IMAGENET_DEFAULT_MEAN/STD)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CLASSES_FILE = "classes.json"
-BICUBIC = InterpolationMode.BICUBIC  # written by the preprocessing command beside the LitData chunks
+CLASSES_FILE = "classes.json"  # written by the preprocessing command beside the LitData chunks
+BICUBIC = InterpolationMode.BICUBIC
 
 
 class CropDecode:
@@ -81,7 +83,7 @@ class CropDecode:
         try:
             return self._decode(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source)
         except Exception as e:
-            raise DataError(f"{name or source} is truncated or not a readable image ({type(e).__name__}: {e})") from e
+            raise unreadable_image(name or source, e) from e
 
     def _decode(self, fp) -> Tensor:
         with Image.open(fp) as im:
@@ -128,7 +130,7 @@ class ImageFolderDataModule(ImageDataModule):
     Args:
         data_dir: the folder holding ``train/`` and ``val/`` (or, with ``source: litdata``, nothing needed).
         image_size: side of the training and evaluation crops.
-        source: "folder" (the files) or "litdata" (the chunks of ``python -m mwa_lightning.data.prepare``).
+        source: "folder" (the files) or "litdata" (the chunks of ``mwa-lightning prepare``).
         litdata_dir: the preprocessing command's output folder (``train/``, ``val/``, ``classes.json``).
         **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule` (batch size,
             workers, augmentation, ...); ``val_size`` must stay 0 (validation is the val folder).
@@ -153,7 +155,7 @@ class ImageFolderDataModule(ImageDataModule):
         if source not in ("folder", "litdata"):
             raise ValueError(f"source={source!r}; expected 'folder' or 'litdata'")
         if source == "litdata" and litdata_dir is None:
-            raise ValueError("source='litdata' needs litdata_dir: the output of python -m mwa_lightning.data.prepare")
+            raise ValueError("source='litdata' needs litdata_dir: the output of mwa-lightning prepare")
         self.data_dir = Path(data_dir).expanduser()
         self.image_size = image_size
         self.source = source
@@ -182,7 +184,7 @@ class ImageFolderDataModule(ImageDataModule):
             if self.source == "litdata":
                 path = self.litdata_dir / CLASSES_FILE
                 if not path.is_file():
-                    raise DataError(f"{path} is missing: run python -m mwa_lightning.data.prepare to write it")
+                    raise DataError(f"{path} is missing: run mwa-lightning prepare to write it")
                 self._classes = json.loads(path.read_text())
             else:
                 self._classes = list(self.class_folders("train"))
@@ -210,9 +212,6 @@ class ImageFolderDataModule(ImageDataModule):
         return items
 
     # ------------------------------------------------------------------ splits and loaders
-    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError("image-folder datasets are read from disk per image, not held in memory")
-
     def setup_splits(self) -> None:
         worker = self.augment_on == "workers"
         second = replace(self.augment, crop="none")  # what follows the crop, which CropDecode does
@@ -236,18 +235,18 @@ class ImageFolderDataModule(ImageDataModule):
 
         return ImageChunks(self.litdata_dir / split, decode, transform, train=split == "train", seed=self.seed)
 
-    def _dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
+    def split_dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
         """The split as it is (it decodes, and on the worker path augments, per image); MixUp/CutMix in the
         collate function on the worker path."""
         mix = train and self.augment_on == "workers" and self.augment.mixes
         return self.splits[split], MixCollate(BatchMix(self.augment, self.num_classes)) if mix else None
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def make_loader(self, split: str, train: bool) -> DataLoader:
         if self.source != "litdata":
-            return super()._loader(split, train)
+            return super().make_loader(split, train)
         from litdata import StreamingDataLoader  # shards across processes and nodes by itself: no sampler
 
-        data, collate = self._dataset(split, train)
+        data, collate = self.split_dataset(split, train)
         return StreamingDataLoader(
             data,
             batch_size=self.batch_size,
@@ -256,13 +255,6 @@ class ImageFolderDataModule(ImageDataModule):
             collate_fn=collate,
             drop_last=train,
         )
-
-    def transform_batch(self, batch: tuple[Tensor, Tensor], train: bool) -> tuple[Tensor, Tensor]:
-        """Device path: the crop (and at evaluation the resize) happened in the workers; the rest runs here."""
-        images, labels = batch
-        if train:
-            return self.batch_augment(images, labels)
-        return self.normalize(images), labels
 
 
 class ImageNetDataModule(ImageFolderDataModule):
@@ -298,7 +290,5 @@ class ImageNetDataModule(ImageFolderDataModule):
         for mapping in ("LOC_synset_mapping.txt", "words.txt"):
             path = self.data_dir / mapping
             if path.is_file():
-                for line in path.read_text().splitlines():
-                    wnid, _, text = line.replace("\t", " ").partition(" ")
-                    names.setdefault(wnid, text.split(",")[0].strip())
+                names = synset_names(path) | names  # the first file's names win
         return [names.get(w) or w for w in self.classes]

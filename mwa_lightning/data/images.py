@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from mwa_lightning.data.base import DataError
+from mwa_lightning.data.errors import unreadable_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -28,7 +28,7 @@ def read_rgb(path: Path) -> Tensor:
         with Image.open(path) as im:
             return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
     except Exception as e:
-        raise DataError(f"{path} is truncated or not a readable image ({type(e).__name__}: {e})") from e
+        raise unreadable_image(path, e) from e
 
 
 def fit_square(image: Tensor, size: int) -> Tensor:
@@ -56,3 +56,15 @@ class ImageFiles(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         image = fit_square(read_rgb(self.files[i]), self.size)
         return (self.transform(image) if self.transform else image), i
+
+
+def synset_names(path: Path) -> dict[str, str]:
+    """``wnid -> name`` from a synset file (Tiny-ImageNet's and ImageNet's ``words.txt``, ImageNet's
+    ``LOC_synset_mapping.txt``): the wnid, a tab or space, then comma-separated names, of which the first is kept;
+    the first line of a wnid wins."""
+    names: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        wnid, _, text = line.replace("\t", " ").partition(" ")
+        if wnid:
+            names.setdefault(wnid, text.split(",")[0].strip())
+    return names

@@ -1,4 +1,4 @@
-"""Turn an image-folder dataset into LitData chunks: ``python -m mwa_lightning.data.prepare DATA_DIR OUT_DIR``.
+"""Turn an image-folder dataset into LitData chunks: ``mwa-lightning prepare DATA_DIR OUT_DIR``.
 
 Reads ``DATA_DIR/train/<class>/*`` and ``DATA_DIR/val/<class>/*`` (ImageNet's layout, see
 :mod:`mwa_lightning.data.folder`) and writes ``OUT_DIR/train/`` and ``OUT_DIR/val/`` (LitData chunks, with a
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from mwa_lightning.data.base import DataError
+from mwa_lightning import COMMAND
+from mwa_lightning.data.errors import DataError
 from mwa_lightning.data.folder import CLASSES_FILE, ImageFolderDataModule
 
 
@@ -88,7 +89,7 @@ def prepare(data_dir: Path, out_dir: Path, max_side: int | None, quality: int, w
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mwa_lightning.data.prepare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=f"{COMMAND} prepare", description=__doc__.split("\n")[0])
     parser.add_argument("data_dir", type=Path, help="the folder holding train/ and val/")
     parser.add_argument("out_dir", type=Path, help="where the chunks go")
     parser.add_argument("--max-side", type=int, default=None, help="downscale images whose longer side exceeds this")

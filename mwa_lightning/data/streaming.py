@@ -4,7 +4,7 @@
 fixed-size chunk files that a ``StreamingDataset`` reads sequentially (local disk, a shared filesystem or object
 storage), shards across processes and nodes by itself (no sampler), shuffles across chunks per epoch from a seed,
 and a ``StreamingDataLoader`` can save and restore its position. Each sample here is ``{"image": <the file's
-bytes>, "label": int}``, written by ``python -m mwa_lightning.data.prepare``.
+bytes>, "label": int}``, written by ``mwa-lightning prepare``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 from litdata import StreamingDataset
 
+from mwa_lightning.data.errors import DataError
+
 
 class ImageChunks(StreamingDataset):
     """A LitData ``StreamingDataset`` of encoded images, decoded and cropped per sample (:class:`CropDecode`),
@@ -22,9 +24,7 @@ class ImageChunks(StreamingDataset):
 
     def __init__(self, folder: Path, decode: Callable, transform: Callable | None, train: bool, seed: int | None):
         if not (Path(folder) / "index.json").is_file():
-            from mwa_lightning.data.base import DataError
-
-            raise DataError(f"{folder} holds no LitData chunks (index.json): run python -m mwa_lightning.data.prepare")
+            raise DataError(f"{folder} holds no LitData chunks (index.json): run mwa-lightning prepare")
         super().__init__(str(folder), shuffle=train, drop_last=train, seed=0 if seed is None else seed)
         self.decode_crop, self.image_transform = decode, transform  # LitData's own `transform` stays unused
 

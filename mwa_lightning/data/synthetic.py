@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mwa_lightning.data.base import ImageDataModule, Split
+from mwa_lightning.data.base import InMemoryDataModule, Split
 
 NUM_COARSE, NUM_FINE = 2, 5
 
@@ -155,16 +155,38 @@ def periodic_fft_reading(images: Tensor) -> Tensor:
     return lookup[pair[:, 0], pair[:, 1]]
 
 
-class SyntheticDataModule(ImageDataModule):
-    """The two-scale synthetic task (module docstring), generated in memory: the offline default.
+class GeneratedDataModule(InMemoryDataModule):
+    """A task generated in memory from a seed: train and test are independent draws.
 
     Args:
         num_train: training images.
         num_test: test images (an independent draw).
         data_seed: seed of the generator; train and test use ``data_seed`` and ``data_seed + 1``.
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+    """
+
+    def __init__(self, num_train: int = 10_000, num_test: int = 2_000, data_seed: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.num_train, self.num_test, self.data_seed = num_train, num_test, data_seed
+
+    def generate(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
+        """``n`` uint8 images and their labels drawn from ``seed``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement generate")
+
+    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
+        if split == "train":
+            return self.generate(self.num_train, self.data_seed)
+        return self.generate(self.num_test, self.data_seed + 1)
+
+
+class SyntheticDataModule(GeneratedDataModule):
+    """The two-scale synthetic task (module docstring), generated in memory: the offline default.
+
+    Args:
         window: side of the fine texture's square, in pixels.
         noise: standard deviation of the pixel noise (on a [0, 1] scale).
-        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+        **kwargs: ``num_train``, ``num_test``, ``data_seed`` (:class:`GeneratedDataModule`) and the shared
+            settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
     """
 
     num_classes = NUM_COARSE * NUM_FINE
@@ -172,21 +194,11 @@ class SyntheticDataModule(ImageDataModule):
     MEAN = (0.4, 0.4, 0.4)
     STD = (0.16, 0.16, 0.16)
 
-    def __init__(
-        self,
-        num_train: int = 10_000,
-        num_test: int = 2_000,
-        data_seed: int = 0,
-        window: int = 10,
-        noise: float = 0.08,
-        **kwargs: Any,
-    ):
+    def __init__(self, window: int = 10, noise: float = 0.08, **kwargs: Any):
         super().__init__(**kwargs)
-        self.num_train, self.num_test, self.data_seed = num_train, num_test, data_seed
         self.window, self.noise = window, noise
 
-    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        n, seed = (self.num_train, self.data_seed) if split == "train" else (self.num_test, self.data_seed + 1)
+    def generate(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
         images, labels, _, _ = make_two_scale(n, seed, self.image_size, self.window, self.noise)
         return images, labels
 
@@ -196,17 +208,15 @@ class SyntheticDataModule(ImageDataModule):
         return [f"{w}+{t}" for w in waves for t in tex]
 
 
-class PeriodicDataModule(ImageDataModule):
+class PeriodicDataModule(GeneratedDataModule):
     """The global periodic task (:func:`make_periodic`), generated in memory.
 
     Args:
-        num_train: training images.
-        num_test: test images (an independent draw).
-        data_seed: seed of the generator; train and test use ``data_seed`` and ``data_seed + 1``.
         clutter: strength of the three distractor waves relative to the class waves (see :func:`make_periodic`).
         noise: standard deviation of the pixel noise (on a [0, 1] scale).
         amplitude: amplitude of a full-strength wave (on a [0, 1] scale).
-        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+        **kwargs: ``num_train``, ``num_test``, ``data_seed`` (:class:`GeneratedDataModule`) and the shared
+            settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
     """
 
     num_classes = len(PAIRS)
@@ -214,24 +224,13 @@ class PeriodicDataModule(ImageDataModule):
     MEAN = (0.5, 0.5, 0.5)
     STD = (0.15, 0.15, 0.15)
 
-    def __init__(
-        self,
-        num_train: int = 10_000,
-        num_test: int = 2_000,
-        data_seed: int = 0,
-        clutter: float = 0.6,
-        noise: float = 0.1,
-        amplitude: float = 0.07,
-        **kwargs: Any,
-    ):
+    def __init__(self, clutter: float = 0.6, noise: float = 0.1, amplitude: float = 0.07, **kwargs: Any):
         super().__init__(**kwargs)
         if clutter < 0:
             raise ValueError(f"clutter={clutter} must be >= 0")
-        self.num_train, self.num_test, self.data_seed = num_train, num_test, data_seed
         self.clutter, self.noise, self.amplitude = clutter, noise, amplitude
 
-    def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        n, seed = (self.num_train, self.data_seed) if split == "train" else (self.num_test, self.data_seed + 1)
+    def generate(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
         images, labels, _ = make_periodic(n, seed, self.image_size, self.clutter, self.noise, self.amplitude)
         return images, labels
 

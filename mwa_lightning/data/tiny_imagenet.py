@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 from torchvision.datasets.utils import download_and_extract_archive
 
-from mwa_lightning.data.base import DataError, DiskDataModule, Split
-from mwa_lightning.data.images import read_rgb
+from mwa_lightning.data.base import DiskDataModule, Split
+from mwa_lightning.data.errors import DataError
+from mwa_lightning.data.images import read_rgb, synset_names
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,5 @@ class TinyImageNetDataModule(DiskDataModule):
     def class_names(self) -> list[str]:
         """The first name ``words.txt`` gives each wnid (the wnid itself where it has none), in label order."""
         words = self.folder / "words.txt"
-        names = {}
-        if words.is_file():
-            for line in words.read_text().splitlines():
-                wnid, _, text = line.partition("\t")
-                names[wnid] = text.split(",")[0].strip()
+        names = synset_names(words) if words.is_file() else {}
         return [names.get(w) or w for w in self.classes]

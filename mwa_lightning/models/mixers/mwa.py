@@ -60,7 +60,8 @@ class MultiscaleWaveletAttention(nn.Module):
         levels: DWT levels m.
         transform: "dwt"; "fft" for the FFT-for-DWT swap (levels must then be 1; ``wavelet`` is unused); "none"
             for the skips-only control (no wavelet branch; needs ``skips=True``).
-        mode: ptwt boundary mode for wavelets longer than Haar.
+        boundary: how the signal is extended at the grid's edges for wavelets longer than Haar (ptwt's ``mode``:
+            "reflect", "zero", "periodic", ...).
         kernel_size: odd kernel size of the wavelet-domain conv.
         groups: groups of the wavelet-domain conv.
         bands: "shared" or "stacked", see the module docstring.
@@ -80,7 +81,7 @@ class MultiscaleWaveletAttention(nn.Module):
         wavelet: str = "haar",
         levels: int = 1,
         transform: Literal["dwt", "fft", "none"] = "dwt",
-        mode: str = "reflect",
+        boundary: str = "reflect",
         kernel_size: int = 3,
         groups: int = 8,
         bands: Literal["shared", "stacked"] = "shared",
@@ -94,7 +95,7 @@ class MultiscaleWaveletAttention(nn.Module):
         super().__init__()
         self.grid_size = tuple(grid_size)
         if transform == "dwt":
-            self.transform = WaveletTransform(wavelet, levels, mode=mode, fast_haar=fast_haar)
+            self.transform = WaveletTransform(wavelet, levels, mode=boundary, fast_haar=fast_haar)
             self.transform.check_grid(self.grid_size)
         elif transform == "fft":
             if levels != 1:

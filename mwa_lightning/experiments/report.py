@@ -1,0 +1,310 @@
+"""Tabulate training runs: ``mwa-lightning report DIR [--out OUT]``.
+
+Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
+files) is a run. Runs whose configs differ only in the seed (``seed_everything``, the run folder's name) are
+grouped into a row: experiment, mixer and its non-default options, backbone, dataset, the seeds, epochs,
+validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, parameters, FLOPs per image and
+median training throughput. The maximum of top-1 over epochs is kept only as a secondary column: when the
+validation split is the test split (as in the paper), picking the best epoch is selection on the test set.
+
+Only finished runs (a ``finished.json`` in the folder, written when ``fit`` ends normally) count in mean +- std;
+unfinished ones (killed, preempted, still running) are counted in their own column and left out. A run resumed
+into its own folder -- a requeued job -- is one run, however many times it was started. Writes ``report.md``,
+``report.csv`` and ``curves.png`` (validation top-1 and training loss against epochs, a line per group, mean
+over the finished seeds) to OUT (default: DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import inspect
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mwa_lightning import COMMAND
+from mwa_lightning.bench.tables import markdown_table, write_csv
+from mwa_lightning.models.mixers import mixer_name
+from mwa_lightning.models.mixers.registry import import_class
+from mwa_lightning.models.vit import SIZES
+from mwa_lightning.training.metric_names import (
+    EPOCH,
+    FLOPS,
+    PARAMS,
+    THROUGHPUT,
+    THROUGHPUT_DEVICE,
+    TRAIN_LOSS_EPOCH,
+    VAL_ACC,
+    VAL_ACC_TOP5,
+)
+from mwa_lightning.training.runs import CONFIG_FILE, run_state
+
+SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
+
+
+@dataclass
+class RunRecord:
+    """One run folder: its config and the scalars it logged (tag -> [(step, value)])."""
+
+    path: Path
+    config: dict[str, Any]
+    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return run_state(self.path) == "done"
+
+    @property
+    def experiment(self) -> str:
+        return self.config.get("experiment", self.path.parent.name)
+
+    def series(self, tag: str) -> list[float]:
+        return [v for _, v in sorted(self.scalars.get(tag, []))]
+
+    def throughput(self) -> list[float]:
+        """Training images per second over the run: all processes when logged, else the only one's."""
+        return self.series(THROUGHPUT) or self.series(THROUGHPUT_DEVICE)
+
+    def by_epoch(self, tag: str) -> list[float]:
+        """Values of an epoch-level metric, one per epoch in order (the last value logged at each step)."""
+        epochs = dict(self.scalars.get(EPOCH, []))
+        per_epoch: dict[int, float] = {}
+        for step, value in sorted(self.scalars.get(tag, [])):
+            per_epoch[int(epochs.get(step, len(per_epoch)))] = value
+        return [per_epoch[e] for e in sorted(per_epoch)]
+
+
+def find_runs(root: Path) -> list[RunRecord]:
+    """Run folders under ``root``, each with its config and scalars."""
+    runs = []
+    for config_path in sorted(root.rglob(CONFIG_FILE)):
+        folder = config_path.parent
+        events = sorted(folder.glob("events.out.tfevents.*"))
+        if not events:
+            continue
+        config = yaml.safe_load(config_path.read_text()) or {}
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = set(acc.Tags().get("scalars", []))
+        scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in SCALARS if t in tags}
+        runs.append(RunRecord(folder, config, scalars))
+    return runs
+
+
+def _short(class_path: str | None) -> str:
+    return (class_path or "?").rsplit(".", 1)[-1]
+
+
+def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
+    """(the mixer's registered name, or its class name if unregistered; its options that differ from the class
+    defaults)."""
+    mixer = model.get("mixer") or {}
+    if isinstance(mixer, str):
+        return mixer_name(mixer) or _short(mixer), ""
+    class_path, init_args = mixer.get("class_path"), mixer.get("init_args") or {}
+    defaults: dict[str, Any] = {}
+    try:
+        signature = inspect.signature(import_class(class_path))
+        defaults = {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+    except (AttributeError, ImportError, ValueError):
+        pass
+    options = [f"{k}={v}" for k, v in sorted(init_args.items()) if k not in defaults or defaults[k] != v]
+    return mixer_name(class_path) or _short(class_path), ", ".join(options)
+
+
+def backbone_description(model: dict[str, Any]) -> str:
+    """``ViT-S/4`` for a named size; ``ViT 4x128/4`` (depth x width / patch) when depth or width is set."""
+    size, patch = model.get("size", "S"), model.get("patch_size", 4)
+    depth, width = model.get("depth"), model.get("embed_dim")
+    if depth is None and width is None:
+        return f"ViT-{size}/{patch}"
+    named_depth, named_width = SIZES.get(size, (None, None))
+    return f"ViT {depth or named_depth}x{width or named_width}/{patch}"
+
+
+def group_key(run: RunRecord) -> str:
+    """The run's config without what changes between seeds of one experiment."""
+    config = copy.deepcopy(run.config)
+    for key in ("seed_everything", "ckpt_path", "run"):
+        config.pop(key, None)
+    logger = (config.get("trainer") or {}).get("logger")
+    if isinstance(logger, dict):
+        (logger.get("init_args") or {}).pop("version", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, Any]]:
+    """One row per group of seeds; figures over the group's finished runs."""
+    groups: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault(group_key(run), []).append(run)
+    rows = []
+    for everyone in groups.values():
+        members = [r for r in everyone if r.finished]
+        first = everyone[0]
+        model = first.config.get("model") or {}
+        mixer, options = mixer_description(model)
+        data = first.config.get("data") or {}
+        per_run = {
+            "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],
+            "last_top5": [(r.by_epoch(VAL_ACC_TOP5) or [math.nan])[-1] for r in members],
+            "max_top1": [max(r.series(VAL_ACC), default=math.nan) for r in members],
+            "epochs": [max(r.series(EPOCH), default=-1.0) + 1 for r in members],
+            "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
+        }
+        params = (first.series(PARAMS) or [math.nan])[0]
+        flops = (first.series(FLOPS) or [math.nan])[0]
+        row: dict[str, Any] = {
+            "experiment": first.experiment.removeprefix(strip_prefix),
+            "mixer": mixer,
+            "options": options,
+            "backbone": backbone_description(model),
+            "dataset": _short(data.get("class_path")).removesuffix("DataModule"),
+            "seeds": ",".join(str(r.config.get("seed_everything")) for r in members),
+            "runs": len(members),
+            "unfinished": len(everyone) - len(members),
+            "params_M": params / 1e6,
+            "GFLOPs": flops / 1e9,
+        }
+        for name, values in per_run.items():
+            row[f"{name}_mean"], row[f"{name}_std"] = _stats(values)
+        row["folders"] = " ".join(str(r.path) for r in everyone)
+        row["_runs"] = members
+        rows.append(row)
+    rows.sort(key=lambda r: (r["dataset"], r["experiment"]))
+    return rows
+
+
+def _pm(row: dict[str, Any], name: str, scale: float = 100.0, digits: int = 2) -> str:
+    mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+    if math.isnan(mean):
+        return "-"
+    text = f"{scale * mean:.{digits}f}"
+    return text + (f" ± {scale * std:.{digits}f}" if row["runs"] > 1 else "")
+
+
+def _num(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+MD_COLUMNS = (
+    "experiment",
+    "mixer",
+    "options",
+    "backbone",
+    "dataset",
+    "seeds",
+    "unfinished",
+    "epochs",
+    "top-1 % (last epoch)",
+    "top-5 % (last epoch)",
+    "max top-1 % over epochs",
+    "params (M)",
+    "GFLOPs",
+    "images/s",
+)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    table = []
+    for r in rows:
+        cells = [
+            r["experiment"],
+            r["mixer"],
+            r["options"] or "-",
+            r["backbone"],
+            r["dataset"],
+            str(r["runs"]),
+            str(r["unfinished"]),
+            _num(r["epochs_mean"], 0) if not r["epochs_std"] else _pm(r, "epochs", 1, 1),
+            _pm(r, "last_top1"),
+            _pm(r, "last_top5"),
+            _pm(r, "max_top1"),
+            _num(r["params_M"], 3),
+            _num(r["GFLOPs"], 4),
+            _pm(r, "images_per_s", 1, 0),
+        ]
+        table.append(dict(zip(MD_COLUMNS, cells, strict=True)))
+    notes = (
+        "\nTop-1/top-5: the last epoch's validation accuracy, mean ± sample std over the finished seeds (`seeds`). "
+        "`max top-1 % over epochs` picks the best epoch on the validation split, which is selection on the test "
+        "set when validation is the test split: a secondary figure only. `unfinished`: runs left out of the "
+        "figures (killed, preempted or still running). images/s: median training throughput of one process.\n"
+    )
+    return markdown_table(table, MD_COLUMNS) + notes
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Validation top-1 and training loss against epochs, mean over the finished seeds, a line per row; one row
+    of panels per dataset when the rows span several."""
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend (e.g. a notebook's) alone
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig = Figure(figsize=(11, 4 * len(datasets)))
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for (acc_ax, loss_ax), dataset in zip(axes, datasets, strict=True):
+        for row in (r for r in rows if r["dataset"] == dataset):
+            label = f"{row['experiment']} ({row['runs']} seed{'s' if row['runs'] != 1 else ''})"
+            for ax, tag in ((acc_ax, VAL_ACC), (loss_ax, TRAIN_LOSS_EPOCH)):
+                curves = [c for c in (r.by_epoch(tag) for r in row["_runs"]) if c]
+                if not curves:
+                    continue
+                n = min(map(len, curves))
+                ax.plot(range(1, n + 1), [statistics.fmean(c[i] for c in curves) for i in range(n)], label=label)
+        where = f"{dataset}: " if len(datasets) > 1 else ""
+        acc_ax.set(xlabel="epoch", ylabel="validation top-1", title=f"{where}validation accuracy (mean over seeds)")
+        loss_ax.set(xlabel="epoch", ylabel="training loss", title=f"{where}training loss (mean over seeds)")
+        for ax in (acc_ax, loss_ax):
+            ax.grid(True, alpha=0.3)
+        acc_ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def report(root: Path, out: Path | None = None, strip_prefix: str = "") -> list[dict[str, Any]]:
+    """Find the runs under ``root``, write report.md, report.csv and curves.png to ``out``, return the rows."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    runs = find_runs(root)
+    if not runs:
+        raise FileNotFoundError(f"no runs under {root}: expected folders with config.yaml and TensorBoard events")
+    rows = summarize(runs, strip_prefix)
+    out = out or root
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown(rows))
+    write_csv(out / "report.csv", rows, quiet=True)
+    plot_curves(rows, out / "curves.png")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"{COMMAND} report", description=__doc__.split("\n")[0])
+    parser.add_argument("dir", type=Path, help="folder to search for runs (e.g. logs/)")
+    parser.add_argument("--out", type=Path, default=None, help="where report.md, report.csv, curves.png go")
+    args = parser.parse_args(argv)
+    try:
+        rows = report(args.dir, args.out)
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    out = args.out or args.dir
+    print(markdown(rows))
+    print(f"wrote {out / 'report.md'}, {out / 'report.csv'}, {out / 'curves.png'} ({len(rows)} groups)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""One run's identity, the same for the study runner and the SLURM launcher.
+
+A run is (experiment, seed): the fixed run folder ``<logs>/<experiment>/seed<k>/``, one seed for model
+initialisation, data order and augmentation (``--seed_everything k``), and the ``fit`` command that trains it
+there (``--experiment <experiment> --run seed<k>``), resuming from its ``last.ckpt`` when it was stopped.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mwa_lightning import COMMAND
+from mwa_lightning.training.runs import LOGS, run_state, seed_run_name
+
+FIT = (COMMAND, "fit")  # how a run's command is shown (and written into reports and command files)
+IDENTITY_KEYS = ("experiment", "run", "seed_everything")  # set here for every run, never by a config or study
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (experiment, seed) run.
+
+    Args:
+        experiment: the run's experiment, ``<study>/<variant>`` in a study.
+        seed: the run's seed.
+        config_args: the command-line arguments after ``fit`` that say what to train (``--config`` files and
+            overrides), without the identity arguments.
+        logs: the folder of run folders.
+        variant: the study variant the run belongs to (``""`` outside a study).
+    """
+
+    experiment: str
+    seed: int
+    config_args: tuple[str, ...]
+    logs: Path = Path(LOGS)
+    variant: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        """``<experiment>/seed<k>``."""
+        return f"{self.experiment}/{seed_run_name(self.seed)}"
+
+    @property
+    def folder(self) -> Path:
+        return self.logs / self.experiment / seed_run_name(self.seed)
+
+    @property
+    def args(self) -> list[str]:
+        """Everything after ``fit``: what to train, then the run's identity."""
+        identity = ["--experiment", self.experiment, "--run", seed_run_name(self.seed)]
+        if self.logs != Path(LOGS):
+            identity += ["--trainer.logger.init_args.save_dir", str(self.logs)]
+        return [*self.config_args, *identity, "--seed_everything", str(self.seed)]
+
+    @property
+    def state(self) -> str:
+        """``done``, ``partial`` or ``todo`` (:func:`mwa_lightning.training.runs.run_state`)."""
+        return run_state(self.folder)
+
+    def shell(self, extra: tuple[str, ...] | list[str] = ()) -> str:
+        """The command as a user would type it."""
+        return shlex.join([*FIT, *self.args, *extra])

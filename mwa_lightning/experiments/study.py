@@ -1,0 +1,268 @@
+"""Run a study: a grid of seeded runs, resumable, then its report.
+
+``mwa-lightning study configs/studies/<name>.yaml`` (``make study STUDY=<name>``).
+
+A study file names a base experiment config, named variants (each a set of command-line overrides, an extra
+``--config`` among them), the seeds, and optionally a ``data_dir``::
+
+    base: configs/cifar10_cpu.yaml       # relative paths are taken from the repository root (the working folder)
+    seeds: [0, 1, 2]
+    data_dir: data                       # optional: --data.init_args.data_dir for every run
+    args:                                # optional: overrides for every run
+      trainer.max_epochs: 15
+    tasks:                               # optional: crossed with the variants, giving <task>/<variant>
+      two-scale: {data: configs/...}
+    variants:
+      mwa: {}
+      mwa-no-skips: {model.mixer.init_args.skips: false}
+      attention: {model.mixer: configs/shared/mixer/attention.yaml}
+      ddp: {config: configs/overlays/ddp.yaml}
+
+Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command,
+printed before it starts, with a fixed
+folder ``logs/<study>/<variant>/seed<k>/`` (``--experiment <study>/<variant> --run seed<k>``) and one seed
+(``--seed_everything k``) for model initialisation, data order and augmentation. A finished run is skipped;
+an unfinished one resumes from its ``last.ckpt`` (the command line does that on its own), so running the
+study again after a crash or a kill continues where it stopped and never counts a run twice. Runs go seed by
+seed (every variant's seed 0 first), so a study stopped early still compares every variant.
+
+Everything is checked before the first run starts: unknown keys in the study file, a missing base config,
+and every variant's command line (parsed as the run would parse it).
+
+Options: ``--dry-run`` lists the runs and their state (done, partial, todo); ``--print-commands`` prints one
+command per line (for a cluster array job); ``--report-only`` writes the report from what is there. The
+report -- ``results/<study>/report.md``, ``report.csv``, ``curves.png`` -- comes from
+:mod:`mwa_lightning.experiments.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mwa_lightning import COMMAND
+from mwa_lightning.experiments.runspec import IDENTITY_KEYS, RunSpec
+from mwa_lightning.training.runs import FOLDER_NAME_RULE, LOGS, STATES, is_folder_name
+
+STUDY_KEYS = {"base", "seeds", "data_dir", "args", "tasks", "variants", "description", "logs", "results"}
+DEFAULT_RESULTS = "results"
+
+
+class StudyError(ValueError):
+    """The study file is wrong; the message names the entry."""
+
+
+def cli_value(value: Any) -> str:
+    """A YAML value as the command line takes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def override_args(overrides: dict[str, Any] | None, where: str) -> list[str]:
+    """``{key: value}`` -> ``["--key", "value", ...]``; ``config`` may hold a list of files."""
+    if overrides is None:
+        return []
+    if not isinstance(overrides, dict):
+        raise StudyError(f"{where}: expected a mapping of command-line keys to values, got {overrides!r}")
+    args: list[str] = []
+    for key, value in overrides.items():
+        key = str(key).removeprefix("--")
+        if key in IDENTITY_KEYS:
+            raise StudyError(f"{where}: {key!r} is set by the study runner for every run; remove it")
+        values = value if key == "config" and isinstance(value, list) else [value]
+        for v in values:
+            args += [f"--{key}", cli_value(v)]
+    return args
+
+
+@dataclass
+class Study:
+    """A parsed study file."""
+
+    name: str
+    path: Path
+    base: Path
+    seeds: list[int]
+    variants: dict[str, list[str]]
+    common: list[str] = field(default_factory=list)
+    logs: Path = Path(LOGS)
+    results: Path = Path(DEFAULT_RESULTS)
+
+    @classmethod
+    def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
+        """Read and check a study file; ``data_dir`` replaces the file's own."""
+        path = Path(path)
+        if not path.is_file():
+            raise StudyError(f"no study file {path}")
+        spec = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(spec, dict):
+            raise StudyError(f"{path}: expected a mapping with keys {sorted(STUDY_KEYS)}")
+        unknown = sorted(set(spec) - STUDY_KEYS)
+        if unknown:
+            raise StudyError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {sorted(STUDY_KEYS)}")
+        for key in ("base", "seeds", "variants"):
+            if key not in spec:
+                raise StudyError(f"{path}: missing key {key!r}")
+        base = Path(spec["base"])
+        if not base.is_file():
+            raise StudyError(f"{path}: base config {base} does not exist (paths are relative to {Path.cwd()})")
+        seeds = spec["seeds"]
+        if isinstance(seeds, int):
+            seeds = list(range(seeds))
+        if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
+            raise StudyError(f"{path}: seeds={seeds!r}; expected a count or a list of non-negative integers")
+        if len(set(seeds)) != len(seeds):
+            raise StudyError(f"{path}: seeds={seeds!r} repeats a seed")
+        common = []
+        data_dir = data_dir if data_dir is not None else spec.get("data_dir")
+        if data_dir is not None:
+            common += ["--data.init_args.data_dir", str(data_dir)]
+        common += override_args(spec.get("args"), f"{path}: args")
+        variants_spec = spec["variants"]
+        if not isinstance(variants_spec, dict) or not variants_spec:
+            raise StudyError(f"{path}: variants must be a non-empty mapping of names to overrides")
+        tasks_spec = spec.get("tasks") or {"": None}
+        if not isinstance(tasks_spec, dict):
+            raise StudyError(f"{path}: tasks must be a mapping of names to overrides")
+        variants = {}
+        for task, task_overrides in tasks_spec.items():
+            task_args = override_args(task_overrides, f"{path}: tasks.{task}")
+            for name, overrides in variants_spec.items():
+                full = f"{task}/{name}" if task else str(name)
+                for part in full.split("/"):
+                    if not is_folder_name(part):
+                        raise StudyError(f"{path}: variant name {full!r}: use {FOLDER_NAME_RULE}")
+                variants[full] = task_args + override_args(overrides, f"{path}: variants.{name}")
+        return cls(
+            name=path.stem,
+            path=path,
+            base=base,
+            seeds=seeds,
+            variants=variants,
+            common=common,
+            logs=Path(spec.get("logs", LOGS)),
+            results=Path(spec.get("results", DEFAULT_RESULTS)),
+        )
+
+    def run(self, variant: str, seed: int) -> RunSpec:
+        """The run of ``variant`` with ``seed``."""
+        config_args = ("--config", str(self.base), *self.common, *self.variants[variant])
+        return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run, seed by seed."""
+        return [self.run(v, s) for s in self.seeds for v in self.variants]
+
+    @property
+    def results_dir(self) -> Path:
+        return self.results / self.name
+
+
+def check_variants(study: Study) -> None:
+    """Parse every variant's command line as the run would (no run starts); raise naming a rejected one."""
+    from mwa_lightning.cli import main
+
+    for variant in study.variants:
+        args = [*study.run(variant, study.seeds[0]).args, "--print_config"]
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                main(args, run=False)
+        except SystemExit as e:
+            if e.code not in (0, None):
+                message = " ".join(err.getvalue().split())[-600:]
+                raise StudyError(
+                    f"{study.path}: variant {variant!r} is rejected by the command line: {message}"
+                ) from None
+
+
+def execute(study: Study, python: str = sys.executable) -> list[RunSpec]:
+    """Run every run that is not done; return the ones that failed."""
+    failed = []
+    runs = study.runs()
+    for i, run in enumerate(runs, 1):
+        state = run.state
+        if state == "done":
+            print(f"[{i}/{len(runs)}] done, skipped: {run.folder}", flush=True)
+            continue
+        note = " (resuming from its last.ckpt)" if state == "partial" else ""
+        print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
+        t0 = time.perf_counter()
+        result = subprocess.run([python, "-m", "mwa_lightning", "fit", *run.args], check=False)
+        took = time.perf_counter() - t0
+        if result.returncode != 0 or run.state != "done":
+            print(f"[{i}/{len(runs)}] FAILED (exit {result.returncode}) after {took:.0f} s: {run.folder}", flush=True)
+            failed.append(run)
+        else:
+            print(f"[{i}/{len(runs)}] finished in {took:.0f} s: {run.folder}", flush=True)
+    return failed
+
+
+def write_report(study: Study) -> list[dict[str, Any]]:
+    from mwa_lightning.experiments.report import report
+
+    rows = report(study.logs / study.name, study.results_dir, strip_prefix=f"{study.name}/")
+    print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"{COMMAND} study", description=__doc__.split("\n")[0])
+    parser.add_argument("study", type=Path, help="the study file, e.g. configs/studies/cifar10-small.yaml")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="list the runs and their state; run nothing")
+    mode.add_argument("--print-commands", action="store_true", help="print one command per run, one per line")
+    mode.add_argument("--report-only", action="store_true", help="write the report from the runs on disk")
+    parser.add_argument("--data-dir", help="the data folder for every run (replaces the study file's data_dir)")
+    parser.add_argument("--no-check", action="store_true", help="skip parsing every variant before the first run")
+    args = parser.parse_args(argv)
+    try:
+        study = Study.load(args.study, data_dir=args.data_dir)
+        if args.print_commands:
+            for run in study.runs():
+                print(run.shell())
+            return 0
+        if args.report_only:
+            write_report(study)
+            return 0
+        if not args.no_check:
+            check_variants(study)
+        if args.dry_run:
+            runs = study.runs()
+            counts = dict.fromkeys(STATES, 0)
+            for run in runs:
+                counts[run.state] += 1
+                print(f"{run.state:8s} {run.folder}")
+            print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+            return 0
+        os.environ.setdefault("PYTHONUNBUFFERED", "1")
+        failed = execute(study)
+        write_report(study)
+        if failed:
+            print(f"{len(failed)} run(s) failed: " + ", ".join(str(r.folder) for r in failed), file=sys.stderr)
+            return 1
+        return 0
+    except (StudyError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Every private Lightning and torch internal the project relies on, and nowhere else.
+
+Exact resume (a run killed or requeued mid-epoch ends with the weights of an uninterrupted run) and the
+one-line setup errors need a few things that Lightning and torch do not expose publicly. Each is used only
+through this module, with the reason beside it, and :func:`check` verifies that the installed versions still
+have them (``tests/training/test_lightning_compat.py`` runs it, naming the internal that changed).
+``pyproject.toml`` bounds ``lightning`` and ``torch`` to the versions the test suite has run against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.data import _set_sampler_epoch
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loops.fit_loop import _FitLoop
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = [
+    "INTERNALS",
+    "GuardedCLI",
+    "UnrepeatedDistributedSampler",
+    "at_last_batch",
+    "check",
+    "epoch_for_sampler",
+    "flop_formula_on_raw_args",
+    "in_middle_of_epoch",
+    "is_compiled",
+    "restarted_mid_epoch",
+    "set_sampler_epoch",
+    "training_started",
+]
+
+# internal -> why the project needs it
+INTERNALS: dict[str, str] = {
+    "LightningCLI._run_subcommand": "the one hook around the trainer call, to tell setup errors from training errors",
+    "fit_loop.epoch_loop.batch_progress": "the position within an epoch: started batches, the last batch",
+    "fit_loop.epoch_progress.current.processed": "the epoch Lightning gives DistributedSampler.set_epoch",
+    "fit_loop.restarted_mid_epoch": "a resumed run gets no on_train_epoch_start for the epoch it resumes in",
+    "lightning.fabric.utilities.data._set_sampler_epoch": "set the DDP sampler's epoch before the first iterator",
+    "lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler": "DDP evaluation sees each image once",
+    "torch.nn.Module._compiled_call_impl": "whether Module.compile() already ran (no public flag)",
+    "torch.utils.flop_counter custom formula `_get_raw`": "FFT FLOPs need the op's arguments, not only shapes",
+}
+
+
+# ---------------------------------------------------------------------------------------------------- the CLI
+class GuardedCLI(LightningCLI):
+    """A LightningCLI whose subcommand (``fit``, ``validate``, ...) runs inside :meth:`guard_subcommand`."""
+
+    def _run_subcommand(self, subcommand: str) -> None:  # private in Lightning 2.x: the call of trainer.<subcommand>
+        with self.guard_subcommand(subcommand):
+            super()._run_subcommand(subcommand)
+
+    @contextlib.contextmanager
+    def guard_subcommand(self, subcommand: str) -> Iterator[None]:
+        """Override to wrap the trainer's call (default: nothing)."""
+        yield
+
+
+# ---------------------------------------------------------------------------------------------------- the loops
+def _batch_progress(trainer: L.Trainer) -> Any:
+    return trainer.fit_loop.epoch_loop.batch_progress
+
+
+def training_started(trainer: L.Trainer) -> bool:
+    """Whether any training batch has started in this process (errors after that keep their traceback)."""
+    return _batch_progress(trainer).total.started > 0
+
+
+def at_last_batch(trainer: L.Trainer) -> bool:
+    """Whether the training batch just finished is the epoch's last."""
+    progress = _batch_progress(trainer)
+    return bool(progress.is_last_batch or progress.current.ready >= trainer.num_training_batches)
+
+
+def in_middle_of_epoch(trainer: L.Trainer | None) -> bool:
+    """Whether a checkpoint written now would be in the middle of a training epoch."""
+    return trainer is not None and trainer.training and not _batch_progress(trainer).is_last_batch
+
+
+def epoch_for_sampler(trainer: L.Trainer) -> int:
+    """The epoch that the fit loop hands to ``DistributedSampler.set_epoch`` at the start of the next epoch."""
+    return trainer.fit_loop.epoch_progress.current.processed
+
+
+def restarted_mid_epoch(trainer: L.Trainer) -> bool:
+    """Whether this fit resumed from a checkpoint written in the middle of an epoch."""
+    return bool(trainer.fit_loop.restarted_mid_epoch)
+
+
+def set_sampler_epoch(loader: torch.utils.data.DataLoader, epoch: int) -> None:
+    """Set the epoch on the loader's sampler (and batch sampler), as Lightning does at each epoch start."""
+    _set_sampler_epoch(loader, epoch)
+
+
+# ---------------------------------------------------------------------------------------------------- torch
+def is_compiled(module: nn.Module) -> bool:
+    """Whether ``module.compile()`` has been called on this module."""
+    return module._compiled_call_impl is not None
+
+
+def flop_formula_on_raw_args(fn: Callable) -> Callable:
+    """Mark a ``FlopCounterMode`` custom formula as taking the op's raw arguments (tensors), not their shapes."""
+    fn._get_raw = True
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------------- the check
+def check() -> list[str]:
+    """The internals above that the installed Lightning and torch no longer have, each named; [] when all are."""
+    problems = []
+    run = getattr(LightningCLI, "_run_subcommand", None)
+    if run is None or list(inspect.signature(run).parameters) != ["self", "subcommand"]:
+        problems.append("LightningCLI._run_subcommand(self, subcommand) is gone or changed")
+    if not isinstance(inspect.getattr_static(_FitLoop, "restarted_mid_epoch", None), property):
+        problems.append("_FitLoop.restarted_mid_epoch is no longer a property")
+    loop = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False).fit_loop
+    paths = (
+        "epoch_loop.batch_progress.total.started",
+        "epoch_loop.batch_progress.current.ready",
+        "epoch_loop.batch_progress.is_last_batch",
+        "epoch_progress.current.processed",
+    )
+    for path in paths:
+        target: Any = loop
+        for part in path.split("."):
+            target = getattr(target, part, None)
+        if target is None:
+            problems.append(f"fit_loop.{path} is gone")
+    if list(inspect.signature(_set_sampler_epoch).parameters) != ["dataloader", "epoch"]:
+        problems.append("lightning.fabric.utilities.data._set_sampler_epoch(dataloader, epoch) changed")
+    if getattr(nn.Linear(1, 1), "_compiled_call_impl", False) is not None:
+        problems.append("torch.nn.Module._compiled_call_impl is gone (or no longer None before compile())")
+    seen: list[Any] = []
+
+    @flop_formula_on_raw_args
+    def formula(a: Any, b: Any, **kwargs: Any) -> int:
+        seen.append(a)
+        return 0
+
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mm: formula}):
+        torch.ones(2, 2) @ torch.ones(2, 2)
+    if not (seen and isinstance(seen[0], torch.Tensor)):
+        problems.append("torch.utils.flop_counter no longer passes raw arguments to a formula marked `_get_raw`")
+    return problems

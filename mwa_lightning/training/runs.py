@@ -1,0 +1,123 @@
+"""The run folder: its layout, its state, and the rules for starting, resuming or refusing it.
+
+A run folder (``logs/<experiment>/<run>/``) holds the resolved ``config.yaml``, TensorBoard event files,
+``checkpoints/`` (``last.ckpt`` and the best by validation accuracy) and, once ``fit`` has finished,
+``finished.json``. Its state is one of:
+
+- ``done``: ``finished.json`` is there;
+- ``partial``: a ``last.ckpt`` but no ``finished.json``: started, then stopped (killed, preempted, crashed);
+  running the same command again resumes it;
+- ``todo``: neither.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+from lightning.pytorch.loggers import TensorBoardLogger
+
+LOGS = "logs"  # where run folders go unless the logger says otherwise
+CONFIG_FILE = "config.yaml"
+CHECKPOINTS = "checkpoints"
+LAST_CKPT = "last.ckpt"
+FINISHED = "finished.json"
+STATES = ("done", "partial", "todo")
+# keys that may differ between the launches of one run (a resume names its checkpoint)
+RESUME_KEYS = frozenset({"ckpt_path"})
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+FOLDER_NAME_RULE = "letters, digits and _.=+- (not starting with one of _.=+-)"
+
+
+class RunFolderError(ValueError):
+    """A fixed run folder cannot be used as asked (another config's run lives there, or a bad name)."""
+
+
+def is_folder_name(name: str) -> bool:
+    """Whether ``name`` is usable as one folder of a run's path (an experiment part, a variant, a run)."""
+    return bool(_FOLDER_NAME.match(name))
+
+
+def seed_run_name(seed: int) -> str:
+    """The fixed run folder of a seed: ``seed<k>`` (what the study runner and the launcher use)."""
+    return f"seed{seed}"
+
+
+def check_run_name(name: str) -> None:
+    if not is_folder_name(name):
+        raise RunFolderError(f"--run {name!r} is not a usable folder name; expected {FOLDER_NAME_RULE} (e.g. seed0)")
+
+
+def run_state(run_dir: Path) -> str:
+    """``done``, ``partial`` or ``todo`` (see the module docstring)."""
+    if (run_dir / FINISHED).is_file():
+        return "done"
+    if (run_dir / CHECKPOINTS / LAST_CKPT).is_file():
+        return "partial"
+    return "todo"
+
+
+def mark_finished(run_dir: Path, trainer: L.Trainer) -> Path:
+    """Write ``finished.json``: epochs and steps trained and the final logged metrics."""
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+    info = {"epochs": trainer.current_epoch, "global_step": trainer.global_step, "metrics": metrics}
+    path = run_dir / FINISHED
+    path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"dotted.key": value}``."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out |= flatten(value, f"{prefix}{key}.")
+        return out or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): tree}
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, ignoring :data:`RESUME_KEYS`."""
+    a, b = flatten(saved), flatten(current)
+    keys = sorted(k for k in a.keys() | b.keys() if k.split(".")[0] not in RESUME_KEYS and a.get(k) != b.get(k))
+    return keys
+
+
+def check_same_run(run_dir: Path, current: dict[str, Any]) -> None:
+    """Refuse to continue a fixed run folder with a config other than the one it was started with."""
+    saved_path = run_dir / CONFIG_FILE
+    if not saved_path.is_file():
+        return
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    differ = config_differences(saved, current)
+    if differ:
+        raise RunFolderError(
+            f"{run_dir} holds a run with a different config (differs in: {', '.join(differ[:6])}); "
+            "use another --run (or --experiment), or delete the folder to start over"
+        )
+
+
+def remove_new_run_folder(run_dir: Path, save_dir: Path) -> None:
+    """Remove a run folder a failed setup created, and the experiment folders above it that are left empty."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in run_dir.parents:
+        if parent == save_dir or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
+
+
+def log_hparams(trainer: L.Trainer, config: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The run's settings (flattened) with ``metrics``, for TensorBoard's HPARAMS tab."""
+    logger = trainer.logger
+    if not isinstance(logger, TensorBoardLogger):
+        return
+    params = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in flatten(config).items()}
+    logger.log_hyperparams(params, {k: float(v) for k, v in metrics.items() if v is not None})
+    # the trainer already closed the event writer; writing reopened it: close it again, or the summary stays
+    # in a background thread's buffer (and is flushed later into a cwd that may have changed, or lost at exit)
+    logger.experiment.close()

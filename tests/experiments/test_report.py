@@ -1,0 +1,53 @@
+import math
+import statistics
+
+import pytest
+
+from mwa_lightning.experiments.report import find_runs, report
+
+
+def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
+    rows = report(runs_dir, tmp_path)
+    by_name = {r["experiment"]: r for r in rows}
+    assert set(by_name) == {"mwa", "mwa_m2"}
+    grouped, single = by_name["mwa"], by_name["mwa_m2"]
+    assert grouped["runs"] == 2 and grouped["seeds"] == "1,2" and single["runs"] == 1
+    assert single["options"] == "levels=2" and grouped["options"] == ""
+    # the group's figures are the mean and std of its runs' own figures
+    best = [max(r.series("val/acc")) for r in find_runs(runs_dir) if r.experiment == "mwa"]
+    assert len(best) == 2
+    assert grouped["max_top1_mean"] == pytest.approx(statistics.fmean(best))
+    assert grouped["max_top1_std"] == pytest.approx(statistics.stdev(best))
+    last = [r.by_epoch("val/acc")[-1] for r in find_runs(runs_dir) if r.experiment == "mwa"]
+    assert grouped["last_top1_mean"] == pytest.approx(statistics.fmean(last))
+    assert grouped["last_top1_std"] == pytest.approx(statistics.stdev(last))
+    assert grouped["epochs_mean"] == 2 and grouped["dataset"] == "Synthetic"
+    assert grouped["params_M"] > 0 and grouped["GFLOPs"] > 0 and not math.isnan(grouped["last_top5_mean"])
+    assert grouped["images_per_s_mean"] > 0
+    table = (tmp_path / "report.md").read_text()
+    assert "| mwa | mwa | - | ViT 1x32/4 | Synthetic | 2 | 0 |" in table and "±" in table
+    assert (tmp_path / "report.csv").read_text().startswith("experiment,mixer,options")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_report_of_a_folder_without_runs_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no runs under"):
+        report(tmp_path)
+
+
+def test_unfinished_runs_are_counted_apart_and_left_out_of_the_figures(runs_dir, tmp_path):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(runs_dir, logs)
+    finished = [r for r in find_runs(logs) if r.experiment == "mwa"]
+    killed = finished[0].path.parent / "version_9"  # a run that stopped before its end: no finished.json
+    shutil.copytree(finished[0].path, killed)
+    (killed / "finished.json").unlink()
+    rows = {r["experiment"]: r for r in report(logs, tmp_path / "out")}
+    row = rows["mwa"]
+    assert row["runs"] == 2 and row["unfinished"] == 1 and str(killed) in row["folders"]
+    last = [r.by_epoch("val/acc")[-1] for r in finished]
+    assert row["last_top1_mean"] == pytest.approx(statistics.fmean(last))
+    table = (tmp_path / "out" / "report.md").read_text()
+    assert "| mwa | mwa | - | ViT 1x32/4 | Synthetic | 2 | 1 |" in table

@@ -1,0 +1,228 @@
+"""The study runner, through its real command line: fixed folders, skip, resume after SIGKILL, report."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mwa_lightning.experiments.study import Study, main
+from tests.helpers import ROOT, run_cli, tiny_config
+
+SEEDS = [0, 1]
+
+
+def run_study(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``mwa-lightning study ARGS`` in a subprocess, one thread."""
+    return run_cli("study", *args, cwd=cwd, timeout=timeout, env={"OMP_NUM_THREADS": "1"})
+
+
+def write_study(folder: Path, name: str, variants: dict, seeds=SEEDS, **extra) -> Path:
+    base = tiny_config(folder, **{"trainer.max_epochs": 2})
+    spec = {"base": base.name, "seeds": seeds, "variants": variants, **extra}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """A finished 2-variant x 2-seed study on the tiny synthetic task."""
+    folder = tmp_path_factory.mktemp("study")
+    variants = {"wavelet": {}, "skips-only": {"model.mixer.init_args.transform": "none"}}
+    study = write_study(folder, "smoke", variants, args={"throughput.window_size": 2})
+    result = run_study(folder, study.name)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return folder, result
+
+
+def test_every_run_is_a_printed_command_in_a_fixed_folder(smoke):
+    folder, result = smoke
+    for variant in ("wavelet", "skips-only"):
+        for seed in SEEDS:
+            run = folder / "logs" / "smoke" / variant / f"seed{seed}"
+            assert (run / "finished.json").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+            saved = yaml.safe_load((run / "config.yaml").read_text())
+            assert saved["seed_everything"] == seed and saved["run"] == f"seed{seed}"
+            command = (
+                "mwa-lightning fit --config tiny.yaml --throughput.window_size 2 "
+                + ("--model.mixer.init_args.transform none " if variant == "skips-only" else "")
+                + f"--experiment smoke/{variant} --run seed{seed} --seed_everything {seed}"
+            )
+            assert command in result.stdout
+    assert not list((folder / "logs" / "smoke").rglob("version_*")), "no version_N folders in a study"
+    # one seed drives everything: the two seeds of a variant end with different weights
+    a, b = (weights(folder / "logs" / "smoke" / "wavelet" / f"seed{s}") for s in SEEDS)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_report_has_seeds_mean_and_std_of_the_last_epoch(smoke):
+    folder, _ = smoke
+    table = (folder / "results" / "smoke" / "report.md").read_text()
+    assert "top-1 % (last epoch)" in table and "max top-1 % over epochs" in table
+    rows = {r["experiment"]: r for r in csv.DictReader((folder / "results" / "smoke" / "report.csv").open())}
+    assert set(rows) == {"wavelet", "skips-only"}
+    for variant, row in rows.items():
+        assert row["runs"] == "2" and row["seeds"] == "0,1" and row["unfinished"] == "0"
+        finals = [
+            yaml.safe_load((folder / "logs" / "smoke" / variant / f"seed{s}" / "finished.json").read_text())
+            for s in SEEDS
+        ]
+        last = [f["metrics"]["val/acc"] for f in finals]
+        assert float(row["last_top1_mean"]) == pytest.approx(statistics.fmean(last))
+        assert float(row["last_top1_std"]) == pytest.approx(statistics.stdev(last))
+        assert float(row["params_M"]) > 0 and float(row["GFLOPs"]) > 0 and float(row["images_per_s_mean"]) > 0
+    # the skips-only control lacks exactly the wavelet-domain conv: one block of 32 channels, 8 groups, 3x3
+    fewer = (float(rows["wavelet"]["params_M"]) - float(rows["skips-only"]["params_M"])) * 1e6
+    assert round(fewer) == 32 * 4 * 9 + 32
+    assert (folder / "results" / "smoke" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_second_invocation_skips_finished_runs(smoke):
+    folder, _ = smoke
+    events = sorted(str(p) for p in (folder / "logs").rglob("events.out.tfevents.*"))
+    again = run_study(folder, "smoke.yaml")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("done, skipped") == 4
+    assert sorted(str(p) for p in (folder / "logs").rglob("events.out.tfevents.*")) == events
+    dry = run_study(folder, "smoke.yaml", "--dry-run")
+    assert "4 runs: 4 done, 0 partial, 0 todo" in dry.stdout
+
+
+def test_sigkill_mid_run_then_rerun_resumes_to_the_uninterrupted_result(smoke, tmp_path):
+    folder, _ = smoke
+    marker = tmp_path / "killed.marker"
+    kill = {
+        "trainer.callbacks+": "tests.helpers.KillAt",
+        "trainer.callbacks.epoch": 1,
+        "trainer.callbacks.batch": 2,
+        "trainer.callbacks.marker": str(marker),
+    }
+    study = write_study(folder, "killed", {"wavelet": kill}, seeds=[0], args={"throughput.window_size": 2})
+    first = run_study(folder, study.name)
+    assert first.returncode == 1 and marker.exists() and "FAILED" in first.stdout
+    run = folder / "logs" / "killed" / "wavelet" / "seed0"
+    assert "partial" in run_study(folder, study.name, "--dry-run").stdout
+    second = run_study(folder, study.name)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming from its last.ckpt" in second.stdout
+    resumed, whole = weights(run), weights(folder / "logs" / "smoke" / "wavelet" / "seed0")
+    for key, value in whole.items():
+        assert torch.equal(value, resumed[key]), key
+    rows = list(csv.DictReader((folder / "results" / "killed" / "report.csv").open()))
+    assert len(rows) == 1 and rows[0]["runs"] == "1"  # one run, however many times it was started
+
+
+def test_print_commands_gives_one_line_per_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = write_study(tmp_path, "lines", {"a": {}, "b": {"model.lr": 0.01}}, seeds=3)
+    assert main([str(study), "--print-commands"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and all(line.startswith("mwa-lightning fit --config tiny.yaml") for line in lines)
+    assert sum("--model.lr 0.01" in line for line in lines) == 3
+    assert lines[0].endswith("--experiment lines/a --run seed0 --seed_everything 0")
+
+
+def test_tasks_cross_the_variants(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_study(
+        tmp_path,
+        "crossed",
+        {"a": {}, "b": {"model.lr": 0.01}},
+        tasks={"t1": {"data.init_args.num_train": 64}, "t2": None},
+    )
+    study = Study.load(path)
+    assert list(study.variants) == ["t1/a", "t1/b", "t2/a", "t2/b"]
+    assert study.variants["t1/b"] == ["--data.init_args.num_train", "64", "--model.lr", "0.01"]
+    assert study.runs()[0].folder == Path("logs/crossed/t1/a/seed0")
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"epochs": 3}, "unknown key(s) epochs"),
+        ({"base": "missing.yaml"}, "base config missing.yaml does not exist"),
+        ({"variants": {"bad": {"model.mixer.init_args.levelz": 2}}}, "variant 'bad' is rejected by the command line"),
+        ({"variants": {"bad": {"seed_everything": 2}}}, "'seed_everything' is set by the study runner"),
+        ({"seeds": [1, 1]}, "repeats a seed"),
+    ],
+)
+def test_a_bad_study_fails_before_any_run_naming_the_entry(change, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, "bad", {"ok": {}})
+    spec = yaml.safe_load(path.read_text()) | change
+    path.write_text(yaml.safe_dump(spec))
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    if "levelz" in message or "rejected" in message:
+        assert "levelz" in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_one_seed_drives_the_data_order(monkeypatch):
+    from mwa_lightning.data import SyntheticDataModule
+
+    def first_batch(seed: int) -> torch.Tensor:
+        monkeypatch.setenv("PL_GLOBAL_SEED", str(seed))
+        dm = SyntheticDataModule(num_train=64, num_test=16, batch_size=8)
+        dm.setup("fit")
+        return next(iter(dm.train_dataloader()))[1]
+
+    assert torch.equal(first_batch(3), first_batch(3))
+    assert not torch.equal(first_batch(3), first_batch(4))
+    monkeypatch.setenv("PL_GLOBAL_SEED", "3")
+    dm = SyntheticDataModule(num_train=64, num_test=16, batch_size=8, seed=4)  # an explicit seed wins
+    dm.setup("fit")
+    assert torch.equal(next(iter(dm.train_dataloader()))[1], first_batch(4))
+
+
+def _resolved(args: list[str]) -> dict:
+    import contextlib
+    import io
+
+    from mwa_lightning.cli import main as cli_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli_main(["fit", *args, "--print_config"])
+    return yaml.safe_load(out.getvalue())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "studies").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_files(path, monkeypatch):
+    import inspect
+
+    from mwa_lightning.experiments.study import check_variants
+    from mwa_lightning.models.mixers.registry import import_class
+
+    monkeypatch.chdir(ROOT)
+    study = Study.load(path.relative_to(ROOT))
+    assert len(study.seeds) >= 3 and study.runs()
+    check_variants(study)
+    # a variant that swaps the mixer gets exactly the shared file's options, none carried over from the base's mixer
+    spec = yaml.safe_load(path.read_text())
+    for name, overrides in spec["variants"].items():
+        shared = (overrides or {}).get("model.mixer")
+        if not shared:
+            continue
+        for variant in [v for v in study.variants if v.split("/")[-1] == name]:
+            resolved = _resolved(study.run(variant, 0).args)["model"]["mixer"]
+            wanted = yaml.safe_load((ROOT / shared).read_text())
+            cls = import_class(wanted["class_path"])
+            defaults = {
+                k: p.default
+                for k, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty
+            }
+            assert import_class(resolved["class_path"]) is cls
+            assert resolved.get("init_args", {}) == {**defaults, **(wanted.get("init_args") or {})}, variant

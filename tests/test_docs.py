@@ -1,0 +1,122 @@
+"""Every command in the README, docs/ and results/README.md runs on a user's machine.
+
+Each shell command of a fenced ``bash`` block is run here: those that need no data as they are (``--print_config``
+for a ``fit``, the configs ``--check``), the others in their ``--dry-run`` or ``--help`` form; ``make`` targets
+are dry-run (``make -n``); config files a command names must exist. A command of a shape this test does not
+know fails, so that a new kind of command is never left unchecked.
+"""
+
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from mwa_lightning.cli import TOOLS, main, run_tool
+from tests.helpers import ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "results" / "README.md"]
+LIGHTNING = ("fit", "validate", "test", "predict")
+PLACEHOLDER = re.compile(r"[<>$]|^logs/|^my_images/")  # written by an earlier command, or the user's own
+
+
+def shell_commands(path):
+    """(line number, words) of every command in the file's ```bash blocks (continuations joined, comments cut)."""
+    commands, block, start = [], None, 0
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            block = [] if block is None and stripped == "```bash" else None
+            continue
+        if block is None:
+            continue
+        text = re.sub(r"(^|\s)#.*$", "", line).rstrip() if not stripped.startswith("python -c") else line.rstrip()
+        if not text.strip():
+            continue
+        if not block or not block[-1].endswith("\\"):
+            start = number
+            block.append(text.strip())
+        else:
+            block[-1] = block[-1][:-1] + " " + text.strip()
+        if not block[-1].endswith("\\"):
+            commands.append((start, shlex.split(block[-1])))
+    return commands
+
+
+COMMANDS = [(path, line, words) for path in DOCS for line, words in shell_commands(path)]
+
+
+def test_the_docs_hold_commands_of_every_kind():
+    kinds = {words[0] for _, _, words in COMMANDS}
+    assert {"make", "mwa-lightning"} <= kinds and len(COMMANDS) >= 15
+
+
+def _mwa_part(words):
+    """The ``mwa-lightning ...`` arguments of a command, also when torchrun or srun starts it."""
+    if words[0] == "mwa-lightning":
+        return words[1:]
+    if "mwa-lightning" in words:
+        return words[words.index("mwa-lightning") + 1 :]
+    if "-m" in words and words[words.index("-m") + 1] == "mwa_lightning":
+        return words[words.index("-m") + 2 :]
+    return None
+
+
+def _has_placeholder(args):
+    return any(PLACEHOLDER.search(a) for a in args)
+
+
+def _configs_exist(args):
+    missing = [a for a in args if a.endswith(".yaml") and not PLACEHOLDER.search(a) and not (ROOT / a).is_file()]
+    assert not missing, f"config files that do not exist: {missing}"
+
+
+def _run_quiet(fn, *args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            code = fn(*args)
+        except SystemExit as e:
+            code = e.code
+    return code or 0, out.getvalue()
+
+
+@pytest.mark.parametrize(("path", "line", "words"), COMMANDS, ids=lambda v: v.name if hasattr(v, "name") else None)
+def test_command_runs(path, line, words, monkeypatch, tmp_path):
+    where = f"{path.relative_to(ROOT)}:{line}: {shlex.join(words)}"
+    monkeypatch.chdir(ROOT)
+    if words[0] == "make":
+        result = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{where}\n{result.stderr}"
+        return
+    if words[:2] == ["python", "-c"]:
+        result = subprocess.run([sys.executable, "-c", words[2]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{where}\n{result.stderr[-2000:]}"
+        return
+    args = _mwa_part(words)
+    assert args, f"{where}: a command this test does not know how to check"
+    _configs_exist(args)
+    name, rest = args[0], args[1:]
+    if name in LIGHTNING:
+        if _has_placeholder(rest):
+            argv = [name, "--help"]
+        else:
+            argv = [name, *[a for a in rest if a != "--print_config"], "--print_config"]
+            argv = [a.replace("$RANK", "0") for a in argv]
+        code, out = _run_quiet(main, argv)
+        assert code == 0 and out, where
+        return
+    assert name in TOOLS, f"{where}: {name!r} is neither a LightningCLI subcommand nor a tool"
+    if name in ("study", "slurm") and not _has_placeholder(rest):
+        argv = rest if {"--dry-run", "--print-commands"} & set(rest) else [*rest, "--dry-run"]
+        if name == "slurm":
+            argv = [*argv, "--out", str(tmp_path)]
+    elif name == "configs":
+        argv = ["--check"]
+    else:
+        argv = ["--help"]
+    code, out = _run_quiet(run_tool, name, argv)
+    assert code == 0 and out, where
