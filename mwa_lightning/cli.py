@@ -45,7 +45,7 @@ from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossErro
 from mwa_lightning.training.lightning_compat import GuardedCLI, training_started
 from mwa_lightning.training.malloc import tune_malloc
 from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
-from mwa_lightning.training.predict import CSVPredictionWriter
+from mwa_lightning.training.predict import CSVPredictionWriter, TestPredictions
 from mwa_lightning.training.requeue import REQUEUED_EXIT_CODE, RequeuedError, RequeueOnSignal
 from mwa_lightning.training.rng import EpochSeed
 from mwa_lightning.training.runs import (
@@ -58,6 +58,7 @@ from mwa_lightning.training.runs import (
     log_hparams,
     mark_finished,
     remove_new_run_folder,
+    scalar_metrics,
 )
 
 LOGGER = {
@@ -111,6 +112,13 @@ class MWACLI(GuardedCLI):
             default=None,
             help="a fixed run folder, logs/<experiment>/<run>/ (e.g. seed0), resumed from its last.ckpt if present",
         )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="after fit ends, evaluate the test split once on the final weights: test metrics in finished.json, "
+            "per-image predictions in <run folder>/test_predictions.csv (nothing of the test split during fit)",
+        )
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.image_size", "model.image_size", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -127,6 +135,7 @@ class MWACLI(GuardedCLI):
         parser.add_lightning_class_args(EpochSeed, "epoch_seed")
         parser.add_lightning_class_args(RequeueOnSignal, "requeue")
         parser.add_lightning_class_args(CSVPredictionWriter, "prediction_writer")
+        parser.add_lightning_class_args(TestPredictions, "test_predictions")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_lightning_class_args(ThroughputMonitor, "throughput")
@@ -207,14 +216,27 @@ class MWACLI(GuardedCLI):
         self._report(VAL)
         trainer = self.trainer
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
-        if trainer.is_global_zero and trainer.state.finished and not trainer.interrupted and not trainer.fast_dev_run:
-            mark_finished(Path(log_dir), trainer)
-            self._log_hparams()
+        finished = trainer.state.finished and not trainer.interrupted and not trainer.fast_dev_run
+        if not finished:
+            return
+        metrics = scalar_metrics(trainer)
+        if self.config[self.subcommand].get("test_after_fit"):
+            # once, on the last epoch's weights; every process takes part; before finished.json, so that a run
+            # killed during its test is not done and a rerun (which resumes after the last epoch) tests it
+            hparams = {HP_TOP1_LAST: metrics.get(VAL_ACC), HP_TOP1_BEST: metrics.get(VAL_ACC_BEST)}
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+            metrics |= {k: v for k, v in scalar_metrics(trainer).items() if k.startswith(f"{TEST}/")}
+        else:
+            hparams = None
+        if trainer.is_global_zero:
+            mark_finished(Path(log_dir), trainer, metrics)
+            self._log_hparams(hparams)
 
-    def _log_hparams(self) -> None:
+    def _log_hparams(self, results: dict | None = None) -> None:
         """The run's settings with its best and last top-1, for TensorBoard's HPARAMS tab."""
         metrics = self.trainer.callback_metrics
-        results = {HP_TOP1_LAST: metrics.get(VAL_ACC), HP_TOP1_BEST: metrics.get(VAL_ACC_BEST)}
+        if results is None:
+            results = {HP_TOP1_LAST: metrics.get(VAL_ACC), HP_TOP1_BEST: metrics.get(VAL_ACC_BEST)}
         log_hparams(self.trainer, self._resolved(self.config[self.subcommand]), results)
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and ckpt is not None and ckpt.best_model_score is not None:

@@ -39,13 +39,14 @@ from mwa_lightning.training.metric_names import (
     EPOCH,
     FLOPS,
     PARAMS,
+    TEST_ACC,
     THROUGHPUT,
     THROUGHPUT_DEVICE,
     TRAIN_LOSS_EPOCH,
     VAL_ACC,
     VAL_ACC_TOP5,
 )
-from mwa_lightning.training.runs import CONFIG_FILE, run_state
+from mwa_lightning.training.runs import CONFIG_FILE, FINISHED, run_state
 
 SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
 
@@ -65,6 +66,18 @@ class RunRecord:
     @property
     def experiment(self) -> str:
         return self.config.get("experiment", self.path.parent.name)
+
+    def _finished(self) -> dict[str, Any]:
+        path = self.path / FINISHED
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def final_metric(self, name: str) -> float:
+        """A metric of ``finished.json`` (NaN when absent: e.g. a run not tested after fit)."""
+        return float(self._finished().get("metrics", {}).get(name, math.nan))
+
+    def epochs_trained(self) -> float:
+        """Training epochs: ``finished.json``'s count, else one past the last epoch logged."""
+        return float(self._finished().get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
 
     def series(self, tag: str) -> list[float]:
         return [v for _, v in sorted(self.scalars.get(tag, []))]
@@ -164,8 +177,9 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
             "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],
             "last_top5": [(r.by_epoch(VAL_ACC_TOP5) or [math.nan])[-1] for r in members],
             "max_top1": [max(r.series(VAL_ACC), default=math.nan) for r in members],
-            "epochs": [max(r.series(EPOCH), default=-1.0) + 1 for r in members],
+            "epochs": [r.epochs_trained() for r in members],
             "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
+            "test_top1": [r.final_metric(TEST_ACC) for r in members],
         }
         params = (first.series(PARAMS) or [math.nan])[0]
         flops = (first.series(FLOPS) or [math.nan])[0]
@@ -211,6 +225,7 @@ MD_COLUMNS = (
     "seeds",
     "unfinished",
     "epochs",
+    "test top-1 % (once, last epoch)",
     "top-1 % (last epoch)",
     "top-5 % (last epoch)",
     "max top-1 % over epochs",
@@ -232,6 +247,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             str(r["runs"]),
             str(r["unfinished"]),
             _num(r["epochs_mean"], 0) if not r["epochs_std"] else _pm(r, "epochs", 1, 1),
+            _pm(r, "test_top1"),
             _pm(r, "last_top1"),
             _pm(r, "last_top5"),
             _pm(r, "max_top1"),
@@ -241,7 +257,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         ]
         table.append(dict(zip(MD_COLUMNS, cells, strict=True)))
     notes = (
-        "\nTop-1/top-5: the last epoch's validation accuracy, mean ± sample std over the finished seeds (`seeds`). "
+        "\nTest top-1: the test split evaluated once per run, after the last epoch, on its weights (`-`: not "
+        "tested; runs with `--test_after_fit`). "
+        "Top-1/top-5: the last epoch's validation accuracy, mean ± sample std over the finished seeds (`seeds`). "
         "`max top-1 % over epochs` picks the best epoch on the validation split, which is selection on the test "
         "set when validation is the test split: a secondary figure only. `unfinished`: runs left out of the "
         "figures (killed, preempted or still running). images/s: median training throughput of one process.\n"

@@ -29,10 +29,25 @@ seed (every variant's seed 0 first), so a study stopped early still compares eve
 Everything is checked before the first run starts: unknown keys in the study file, a missing base config,
 and every variant's command line (parsed as the run would parse it).
 
-Options: ``--dry-run`` lists the runs and their state (done, partial, todo); ``--print-commands`` prints one
-command per line (for a cluster array job); ``--report-only`` writes the report from what is there. The
-report -- ``results/<study>/report.md``, ``report.csv``, ``curves.png`` -- comes from
-:mod:`mwa_lightning.experiments.report`.
+The fair-comparison protocol (``protocol: test-once``): every run selects on a validation split carved from
+the training images (``data.init_args.val_size`` > 0, a fixed ``split_seed``; a variant without one is refused),
+and is tested once, after its last epoch, on its last-epoch weights (``--test_after_fit``), leaving its
+per-image predictions in the run folder. Paired ``contrasts`` between variants are then computed from those
+predictions (:mod:`mwa_lightning.experiments.stats`)::
+
+    protocol: test-once
+    test_images: 10000                   # optional: the test-set size, for --dry-run's detectable difference
+    contrasts:
+      mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
+      local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
+
+Options: ``--dry-run`` lists the runs and their state (done, partial, todo), and under the protocol the smallest
+difference the study can detect; ``--print-commands`` prints one command per line (for a cluster array job);
+``--report-only`` writes the report from what is there. The report -- ``results/<study>/report.md``,
+``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under the protocol
+``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
+(:mod:`mwa_lightning.experiments.paired`) -- goes to ``results/<study>/``; without run folders, ``--report-only``
+recomputes the contrasts from the committed ``predictions.csv`` alone.
 """
 
 from __future__ import annotations
@@ -54,9 +69,24 @@ import yaml
 
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.runspec import IDENTITY_KEYS, RunSpec
+from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import FOLDER_NAME_RULE, LOGS, STATES, is_folder_name
 
-STUDY_KEYS = {"base", "seeds", "data_dir", "args", "tasks", "variants", "description", "logs", "results"}
+STUDY_KEYS = {
+    "base",
+    "seeds",
+    "data_dir",
+    "args",
+    "tasks",
+    "variants",
+    "description",
+    "logs",
+    "results",
+    "protocol",
+    "contrasts",
+    "test_images",
+}
+PROTOCOLS = ("test-once",)
 DEFAULT_RESULTS = "results"
 
 
@@ -92,6 +122,34 @@ def override_args(overrides: dict[str, Any] | None, where: str) -> list[str]:
     return args
 
 
+def parse_contrasts(spec: Any, variants: dict[str, list[str]], path: Path) -> dict[str, Contrast]:
+    """``{name: [a, b]}`` (a - b) or ``{name: [[a, b], [c, d]]}`` ((a - b) - (c - d)); every name a variant."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise StudyError(f"{path}: contrasts must map names to [a, b] or [[a, b], [c, d]]")
+    contrasts: dict[str, Contrast] = {}
+    for name, value in spec.items():
+        where = f"{path}: contrasts.{name}"
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            contrast: Contrast = (value[0], value[1])
+        elif (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in value)
+        ):
+            contrast = ((value[0][0], value[0][1]), (value[1][0], value[1][1]))
+        else:
+            raise StudyError(f"{where}: {value!r}; expected [a, b] or [[a, b], [c, d]] of variant names")
+        unknown = [v for v in contrast_variants(contrast) if v not in variants]
+        if unknown:
+            raise StudyError(
+                f"{where} names unknown variant(s) {', '.join(map(repr, unknown))}; the variants: {', '.join(variants)}"
+            )
+        contrasts[str(name)] = contrast
+    return contrasts
+
+
 @dataclass
 class Study:
     """A parsed study file."""
@@ -104,6 +162,9 @@ class Study:
     common: list[str] = field(default_factory=list)
     logs: Path = Path(LOGS)
     results: Path = Path(DEFAULT_RESULTS)
+    protocol: str | None = None
+    contrasts: dict[str, Contrast] = field(default_factory=dict)
+    test_images: int | None = None
 
     @classmethod
     def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
@@ -131,6 +192,11 @@ class Study:
         if len(set(seeds)) != len(seeds):
             raise StudyError(f"{path}: seeds={seeds!r} repeats a seed")
         common = []
+        protocol = spec.get("protocol")
+        if protocol is not None and protocol not in PROTOCOLS:
+            raise StudyError(f"{path}: protocol={protocol!r}; expected one of {', '.join(PROTOCOLS)} (or none)")
+        if protocol == "test-once":
+            common += ["--test_after_fit", "true"]
         data_dir = data_dir if data_dir is not None else spec.get("data_dir")
         if data_dir is not None:
             common += ["--data.init_args.data_dir", str(data_dir)]
@@ -150,6 +216,12 @@ class Study:
                     if not is_folder_name(part):
                         raise StudyError(f"{path}: variant name {full!r}: use {FOLDER_NAME_RULE}")
                 variants[full] = task_args + override_args(overrides, f"{path}: variants.{name}")
+        contrasts = parse_contrasts(spec.get("contrasts"), variants, path)
+        if contrasts and protocol != "test-once":
+            raise StudyError(f"{path}: contrasts need per-image test predictions: set protocol: test-once")
+        test_images = spec.get("test_images")
+        if test_images is not None and not (isinstance(test_images, int) and test_images > 0):
+            raise StudyError(f"{path}: test_images={test_images!r}; expected a positive number of images")
         return cls(
             name=path.stem,
             path=path,
@@ -159,6 +231,9 @@ class Study:
             common=common,
             logs=Path(spec.get("logs", LOGS)),
             results=Path(spec.get("results", DEFAULT_RESULTS)),
+            protocol=protocol,
+            contrasts=contrasts,
+            test_images=test_images,
         )
 
     def run(self, variant: str, seed: int) -> RunSpec:
@@ -176,14 +251,15 @@ class Study:
 
 
 def check_variants(study: Study) -> None:
-    """Parse every variant's command line as the run would (no run starts); raise naming a rejected one."""
+    """Parse every variant's command line as the run would (no run starts); raise naming a rejected one. Under the
+    ``test-once`` protocol, refuse a variant that would validate on the test split (``val_size: 0``)."""
     from mwa_lightning.cli import main
 
     for variant in study.variants:
         args = [*study.run(variant, study.seeds[0]).args, "--print_config"]
-        err = io.StringIO()
+        out, err = io.StringIO(), io.StringIO()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 main(args, run=False)
         except SystemExit as e:
             if e.code not in (0, None):
@@ -191,6 +267,32 @@ def check_variants(study: Study) -> None:
                 raise StudyError(
                     f"{study.path}: variant {variant!r} is rejected by the command line: {message}"
                 ) from None
+        if study.protocol == "test-once":
+            data = (yaml.safe_load(out.getvalue()) or {}).get("data") or {}
+            if not (data.get("init_args") or {}).get("val_size"):
+                raise StudyError(
+                    f"{study.path}: variant {variant!r} has val_size 0, so it would validate (select) on the test "
+                    "split; the test-once protocol needs a validation split: set data.init_args.val_size"
+                )
+
+
+def print_power(study: Study) -> None:
+    """The smallest differences the study can detect (80 % power), for its seed count and test-set size."""
+    images = study.test_images
+    if images is None:
+        print("detectable difference: set test_images in the study file to see it")
+        return
+    n = len(study.seeds)
+    alpha = 0.05 / max(1, len(study.contrasts))  # Holm's first step: the most demanding
+    pair, interaction = detectable_difference(n, images), detectable_difference(n, images, interaction=True)
+    strict = detectable_difference(n, images, alpha=alpha)
+    print(
+        f"detectable difference at 80 % power, {n} seeds x {images:,} test images: {100 * pair:.2f} points for a "
+        f"pair, {100 * interaction:.2f} for an interaction (alpha 0.05); {100 * strict:.2f} for a pair at Holm's "
+        f"strictest level ({alpha:.3g}, {len(study.contrasts)} contrasts). Assumes a seed-to-seed std of 0.56 "
+        "points and a quarter of the test images judged differently by two variants "
+        "(mwa_lightning.experiments.stats.detectable_difference)."
+    )
 
 
 def execute(study: Study, python: str = sys.executable) -> list[RunSpec]:
@@ -216,10 +318,22 @@ def execute(study: Study, python: str = sys.executable) -> list[RunSpec]:
 
 
 def write_report(study: Study) -> list[dict[str, Any]]:
+    """The report from the run folders (when there are any), then the contrasts from the per-image predictions
+    (collected from the run folders into ``predictions.csv``, or, without run folders, the committed file)."""
+    from mwa_lightning.experiments.paired import collect_predictions, write_contrasts
     from mwa_lightning.experiments.report import report
 
-    rows = report(study.logs / study.name, study.results_dir, strip_prefix=f"{study.name}/")
-    print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
+    rows: list[dict[str, Any]] = []
+    if (study.logs / study.name).is_dir():
+        rows = report(study.logs / study.name, study.results_dir, strip_prefix=f"{study.name}/")
+        print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
+        if study.protocol == "test-once" and collect_predictions(study):
+            print(f"wrote {study.results_dir}/predictions.csv")
+    results = write_contrasts(study)
+    if results:
+        print(f"wrote {study.results_dir}/contrasts.md, contrasts.csv, contrasts.png ({len(results)} contrasts)")
+    elif not rows:
+        raise FileNotFoundError(f"no runs under {study.logs / study.name} and no {study.results_dir}/predictions.csv")
     return rows
 
 
@@ -251,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts[run.state] += 1
                 print(f"{run.state:8s} {run.folder}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+            if study.protocol == "test-once":
+                print_power(study)
             return 0
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
         failed = execute(study)

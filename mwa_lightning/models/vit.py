@@ -11,13 +11,15 @@ Tokens live channels last, ``(B, H, W, C)``, between blocks; a mixer maps that s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import MLP, StochasticDepth
 
 from mwa_lightning.models.mixers import SelfAttention
+from mwa_lightning.models.mixers.local import LocalBranch
 from mwa_lightning.models.mixers.registry import mixer_factory
 
 
@@ -40,8 +42,20 @@ SIZES: dict[str, tuple[int, int]] = {
 DROP_PATH: dict[str, float] = {"tiny": 0.1, "XS": 0.1, "S": 0.1, "B": 0.1, "L": 0.4}
 
 
+BlockLayout = Literal["prenorm", "serial"]
+BLOCKS = get_args(BlockLayout)  # the block layouts (Block's ``layout``)
+
+
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x + drop_path(mixer(norm(x)))``, then ``x + drop_path(mlp(norm(x)))``."""
+    """A transformer block around an injected token mixer ``M``, with ``h = LN1(x)``.
+
+    The mixer's output is ``u = phi(M(h) + L(h))``: ``L`` the optional local branch
+    (:class:`~mwa_lightning.models.mixers.local.LocalBranch`, ``GELU(conv1x1 h) + GELU(dwconv3x3 h)``; absent:
+    0), ``phi`` GELU with ``mixer_gelu`` (else the identity). Then, by ``layout``:
+
+    - "prenorm" (the ViT block): ``x = x + drop_path(u)``, then ``x + drop_path(MLP(LN2(x)))``;
+    - "serial" (GFNet's own block, raoyongming/GFNet ``Block``): ``x + drop_path(MLP(LN2(u)))``, one residual.
+    """
 
     def __init__(
         self,
@@ -52,16 +66,34 @@ class Block(nn.Module):
         drop: float = 0.0,
         drop_path: float = 0.0,
         norm_eps: float = 1e-6,
+        local_branch: bool = False,
+        mixer_gelu: bool = False,
+        layout: BlockLayout = "prenorm",
     ):
         super().__init__()
+        if layout not in BLOCKS:
+            raise ValueError(f"unknown block layout {layout!r}; expected one of {', '.join(BLOCKS)}")
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.mixer = mixer(dim=dim, grid_size=grid_size)
+        self.local = LocalBranch(dim).to(memory_format=torch.channels_last) if local_branch else None
+        self.mixer_gelu, self.layout = mixer_gelu, layout
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = MLP(dim, [int(dim * mlp_ratio), dim], activation_layer=nn.GELU, dropout=drop)
         self.drop_path = StochasticDepth(drop_path, mode="row")
 
+    def mix(self, x: Tensor) -> Tensor:
+        """``phi(M(LN1(x)) + L(LN1(x)))``: the token-mixing half of the block, before its residual."""
+        h = self.norm1(x)
+        u = self.mixer(h)
+        if self.local is not None:
+            u = self.local(h, base=u)
+        return F.gelu(u) if self.mixer_gelu else u
+
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self.mixer(self.norm1(x)))
+        u = self.mix(x)
+        if self.layout == "serial":
+            return x + self.drop_path(self.mlp(self.norm2(u)))
+        x = x + self.drop_path(u)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -84,6 +116,10 @@ class VisionTransformer(nn.Module):
         drop_rate: dropout after the embedding and inside the MLP.
         drop_path_rate: stochastic depth at the last block, linearly increasing from 0 at the first; None takes
             the size's (``DROP_PATH``: 0.1, and 0.4 for L).
+        local_branch: add the local branch (1x1 and depthwise 3x3 convolutions, each with a GELU) beside the
+            mixer in every block (:class:`Block`): the same local path for any mixer.
+        mixer_gelu: a GELU on the mixer's output (with the local branch added), the same for every mixer.
+        block: the block layout, "prenorm" (two residuals) or "serial" (GFNet's, one residual), see :class:`Block`.
     """
 
     def __init__(
@@ -99,6 +135,9 @@ class VisionTransformer(nn.Module):
         mlp_ratio: float = 4.0,
         drop_rate: float = 0.0,
         drop_path_rate: float | None = None,
+        local_branch: bool = False,
+        mixer_gelu: bool = False,
+        block: BlockLayout = "prenorm",
     ):
         super().__init__()
         if size not in SIZES:
@@ -118,7 +157,12 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.Sequential(
-            *(Block(embed_dim, self.grid_size, mixer, mlp_ratio, drop_rate, rate) for rate in rates)
+            *(
+                Block(
+                    embed_dim, self.grid_size, mixer, mlp_ratio, drop_rate, rate, 1e-6, local_branch, mixer_gelu, block
+                )
+                for rate in rates
+            )
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(embed_dim, num_classes)

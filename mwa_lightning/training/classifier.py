@@ -200,7 +200,7 @@ class ImageClassifier(L.LightningModule):
             "Lower model.lr, raise model.warmup_epochs, or check the data."
         )
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         images, labels = batch
         self._count_flops("eval", images)
         logits = self(images)
@@ -212,6 +212,7 @@ class ImageClassifier(L.LightningModule):
         self.log(metric(stage, LOSS), mean_loss)
         self.log(metric(stage, ACC), top1, prog_bar=True)
         self.log(metric(stage, ACC_TOP5), top5)
+        return logits
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -222,8 +223,9 @@ class ImageClassifier(L.LightningModule):
         self.val_acc_best(self.val_top1.compute())
         self.log(VAL_ACC_BEST, self.val_acc_best.compute(), sync_dist=True)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Evaluate a test batch; returns the predicted classes (what :class:`TestPredictions` records)."""
+        return self._evaluate(batch, "test").argmax(-1)
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         self._count_flops("eval", batch[0])

@@ -12,6 +12,7 @@ def metric(stage: str, name: str) -> str:
 
 
 VAL_ACC = metric(VAL, ACC)  # validation top-1: what checkpoints select on and reports tabulate
+TEST_ACC = metric(TEST, ACC)  # test top-1: evaluated once per run after fit (--test_after_fit)
 VAL_ACC_TOP5 = metric(VAL, ACC_TOP5)
 VAL_ACC_BEST = metric(VAL, ACC_BEST)  # the maximum of VAL_ACC over the epochs so far
 TRAIN_LOSS = metric(TRAIN, LOSS)  # logged per step (``_step``) and per epoch (``_epoch``)

@@ -1,4 +1,10 @@
-"""Write predictions to a CSV file: ``predict`` with a folder of new images.
+"""Predictions to CSV files: ``predict`` on a folder of new images, and the per-image record of a test.
+
+:class:`TestPredictions` records, whenever the test split is evaluated, each test image's label and predicted
+class in the run folder (``test_predictions.csv``): the per-image record that paired comparisons of runs need
+(:mod:`mwa_lightning.experiments.stats`).
+
+Prediction on a folder of new images:
 
 ::
 
@@ -19,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import BasePredictionWriter
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
 
 
 class CSVPredictionWriter(BasePredictionWriter):
@@ -85,3 +94,60 @@ class CSVPredictionWriter(BasePredictionWriter):
             self._file.close()
             self._file = None
             rank_zero_info(f"wrote {self._seen} predictions to {self._path(trainer)}")
+
+
+TEST_PREDICTIONS = "test_predictions.csv"  # in the run folder
+TEST_COLUMNS = ("index", "label", "prediction")
+
+
+class TestPredictions(Callback):
+    """Write ``<run folder>/test_predictions.csv`` after a test: one row per test image, in image order,
+    ``index,label,prediction`` (its position in the test split, its label, the predicted class).
+
+    Under DDP every process sends its shard (and the images' indices, from the loader's sampler) to rank 0.
+
+    Args:
+        enabled: write the file (nothing is written without a run folder either).
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._rows: list[Tensor] = []
+        self._indices: list[int] = []
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._rows = []
+        loader = trainer.test_dataloaders
+        loader = loader[0] if isinstance(loader, list | tuple) else loader
+        self._indices = list(iter(loader.sampler))
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self.enabled and outputs is not None:
+            self._rows.append(torch.stack([batch[1].detach().cpu(), outputs.detach().cpu()], 1))
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled or not self._rows:
+            return
+        rows = torch.cat(self._rows)
+        index = torch.as_tensor(self._indices[: len(rows)])
+        shard = torch.cat([index[:, None], rows], 1)
+        if trainer.world_size > 1:
+            shards: list = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shards, shard)
+            shard = torch.cat(shards)
+        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
+        if not trainer.is_global_zero or not log_dir:
+            return
+        table = shard[shard[:, 0].argsort()]
+        path = Path(log_dir) / TEST_PREDICTIONS
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(TEST_COLUMNS)
+            writer.writerows(table.tolist())
+        rank_zero_info(f"wrote {len(table)} test predictions to {path}")
+
+
+def read_test_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index, label, prediction) arrays of a ``test_predictions.csv``."""
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    return data[:, 0], data[:, 1], data[:, 2]

@@ -62,9 +62,14 @@ def run_state(run_dir: Path) -> str:
     return "todo"
 
 
-def mark_finished(run_dir: Path, trainer: L.Trainer) -> Path:
-    """Write ``finished.json``: epochs and steps trained and the final logged metrics."""
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The trainer's logged scalar metrics as plain floats."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def mark_finished(run_dir: Path, trainer: L.Trainer, metrics: dict[str, float] | None = None) -> Path:
+    """Write ``finished.json``: epochs and steps trained and the final logged metrics (or ``metrics``)."""
+    metrics = scalar_metrics(trainer) if metrics is None else metrics
     info = {"epochs": trainer.current_epoch, "global_step": trainer.global_step, "metrics": metrics}
     path = run_dir / FINISHED
     path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -149,7 +149,7 @@ def mwa_reference(m: MultiscaleWaveletAttention, x: torch.Tensor, wavelet: str, 
     act = lambda t: F.gelu(conv(t))  # noqa: E731
     coeffs = [act(c[0])] + [ptwt.constants.WaveletDetailTuple2d(*(act(b) for b in d)) for d in c[1:]]
     y = ptwt.waverec2(coeffs, wavelet)[..., :H, :W]
-    y = y + F.gelu(m.skip1x1(xn)) + F.gelu(m.skip3x3(xn))
+    y = y + F.gelu(m.local.conv1x1(xn)) + F.gelu(m.local.conv3x3(xn))
     return F.gelu(y).permute(0, 2, 3, 1)
 
 
@@ -189,11 +189,11 @@ def test_mwa_skips_only_control_is_the_two_skip_branches_and_nothing_else():
     kwargs = {"dim": 16, "grid_size": (8, 8), "groups": 4}
     full = MultiscaleWaveletAttention(**kwargs)
     control = MultiscaleWaveletAttention(**kwargs, transform="none")
-    control.load_state_dict({k: v for k, v in full.state_dict().items() if k.startswith("skip")})
+    control.load_state_dict({k: v for k, v in full.state_dict().items() if k.startswith("local.")})
     assert len(control.convs) == 0 and control.transform is None
     x = torch.randn(2, 8, 8, 16)
     xn = x.permute(0, 3, 1, 2)
-    expected = F.gelu(F.gelu(full.skip1x1(xn)) + F.gelu(full.skip3x3(xn))).permute(0, 2, 3, 1)
+    expected = F.gelu(F.gelu(full.local.conv1x1(xn)) + F.gelu(full.local.conv3x3(xn))).permute(0, 2, 3, 1)
     torch.testing.assert_close(control(x), expected, atol=1e-6, rtol=1e-6)
     # the full layer is the control plus the wavelet branch: zeroing that branch's conv leaves GELU(y0 + skips)
     # with y0 = IDWT(GELU(bias=0)) = 0, i.e. the control exactly
@@ -249,7 +249,7 @@ def test_mwa_default_budget_at_width_384():
         ({"groups": 5}, r"groups=5 must be a positive divisor of the 16 channels"),
         ({"kernel_size": 2}, r"kernel_size must be odd"),
         ({"transform": "fft", "levels": 2}, r"levels=2, expected 1"),
-        ({"transform": "dct"}, r"unknown transform 'dct'; expected 'dwt', 'fft' or 'none'"),
+        ({"transform": "dct"}, r"unknown transform 'dct'; expected 'dwt', 'fft', 'polyphase' or 'none'"),
         ({"transform": "none", "skips": False}, r"transform='none' with skips=False leaves no branch"),
         ({"bands": "mixed"}, r"unknown bands layout 'mixed'"),
     ],

@@ -4,6 +4,7 @@
 from mwa_lightning.models.mixers.afno import AFNO
 from mwa_lightning.models.mixers.attention import SelfAttention
 from mwa_lightning.models.mixers.gfn import GlobalFilter
+from mwa_lightning.models.mixers.local import ConvMixer, IdentityMixer, LocalBranch
 from mwa_lightning.models.mixers.mwa import MultiscaleWaveletAttention
 from mwa_lightning.models.mixers.registry import (
     MIXERS,
@@ -18,7 +19,10 @@ from mwa_lightning.models.mixers.registry import (
 __all__ = [
     "AFNO",
     "MIXERS",
+    "ConvMixer",
     "GlobalFilter",
+    "IdentityMixer",
+    "LocalBranch",
     "MultiscaleWaveletAttention",
     "SelfAttention",
     "mixer_class",

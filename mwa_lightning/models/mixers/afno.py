@@ -19,11 +19,15 @@ the layer into its bare residual; it is refused, naming the grid and the fractio
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mwa_lightning.models.mixers.common import check_grid, float32_region, to_float32
+
+_WARNED_DEAD: set[tuple] = set()  # the settings already warned about, once each
 
 
 def kept_modes(grid_size: tuple[int, int], fraction: float) -> tuple[Tensor, int]:
@@ -100,6 +104,34 @@ class AFNO(nn.Module):
         H, W = self.grid_size
         self.keep_all = len(rows) == H and self.keep_w == W // 2 + 1
         self.register_buffer("keep_rows", rows, persistent=False)
+        self._warn_if_dead()
+
+    def dead_fraction(self, samples: int = 4) -> float:
+        """The fraction of non-DC Fourier modes that soft-shrinkage zeroes on unit-variance tokens (what LayerNorm
+        hands the mixer), at the current weights. 1.0: the filter passes nothing but the mean, its gradient is
+        zero, and the layer is its bare residual (the identity)."""
+        H, W = self.grid_size
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(samples, H, W, self.num_blocks * self.block_size, generator=generator)
+        with torch.no_grad():
+            spec = torch.fft.rfft2(x.to(self.w1.device, self.w1.dtype), dim=(1, 2), norm="ortho")
+            out = self._block_mlp(spec)
+        alive = (out != 0).any(-1).any(0)  # (H, W//2+1): any channel of any sample passes
+        alive[0, 0] = False
+        return 1.0 - alive.sum().item() / max(1, alive.numel() - 1)
+
+    def _warn_if_dead(self) -> None:
+        key = (self.num_blocks * self.block_size, self.grid_size, self.num_blocks, self.sparsity_threshold)
+        if key in _WARNED_DEAD or self.dead_fraction() < 1.0:
+            return
+        _WARNED_DEAD.add(key)
+        warnings.warn(
+            f"AFNO(dim={key[0]}, grid_size={self.grid_size}, num_blocks={self.num_blocks}, "
+            f"sparsity_threshold={self.sparsity_threshold}): at initialisation soft-shrinkage zeroes every non-DC "
+            "Fourier mode of a probe of unit-variance tokens, so the layer is (nearly) the identity and gets "
+            "(almost) no gradient; lower sparsity_threshold (e.g. 0.01 or 0) or widen the model",
+            stacklevel=3,
+        )
 
     def no_weight_decay(self) -> set[str]:
         """The complex biases are biases: exempt from weight decay."""

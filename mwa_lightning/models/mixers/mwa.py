@@ -47,7 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last
-from mwa_lightning.models.mixers.wavelet_fft import FourierTransform, WaveletTransform
+from mwa_lightning.models.mixers.local import LocalBranch
+from mwa_lightning.models.mixers.wavelet_fft import FourierTransform, PolyphaseTransform, WaveletTransform
 
 
 class MultiscaleWaveletAttention(nn.Module):
@@ -58,8 +59,10 @@ class MultiscaleWaveletAttention(nn.Module):
         grid_size: token grid (H, W); with ``transform="dwt"`` both sides must be divisible by 2**levels.
         wavelet: any discrete PyWavelets name; Haar (the default) takes the exact fast path.
         levels: DWT levels m.
-        transform: "dwt"; "fft" for the FFT-for-DWT swap (levels must then be 1; ``wavelet`` is unused); "none"
-            for the skips-only control (no wavelet branch; needs ``skips=True``).
+        transform: "dwt"; "fft" for the FFT-for-DWT swap (levels must then be 1; ``wavelet`` is unused);
+            "polyphase" for the 2x2 polyphase split without the Haar butterfly (levels 1; the control where only
+            the basis the inner GELU sees differs from Haar); "none" for the skips-only control (no wavelet
+            branch; needs ``skips=True``).
         boundary: how the signal is extended at the grid's edges for wavelets longer than Haar (ptwt's ``mode``:
             "reflect", "zero", "periodic", ...).
         kernel_size: odd kernel size of the wavelet-domain conv.
@@ -71,6 +74,11 @@ class MultiscaleWaveletAttention(nn.Module):
         skip1x1_groups: groups of the 1x1 skip conv.
         skip3x3_groups: groups of the 3x3 skip conv; None makes it depthwise (groups = dim).
         fast_haar: use the butterfly fast path for Haar (False forces ptwt; for checks and benchmarks).
+        inner_gelu: the GELU between the wavelet-domain conv and the inverse transform. Without it, with Haar,
+            m = 1 and shared bands, the branch is exactly a dilation-2 grouped conv of x (module docstring).
+        output_gelu: the GELU on the layer's output. The wavelet branch alone, for the backbone's shared local
+            branch and output GELU (``VisionTransformer(local_branch=True, mixer_gelu=True)``), is
+            ``skips=False, output_gelu=False``.
     """
 
     def __init__(
@@ -80,7 +88,7 @@ class MultiscaleWaveletAttention(nn.Module):
         *,
         wavelet: str = "haar",
         levels: int = 1,
-        transform: Literal["dwt", "fft", "none"] = "dwt",
+        transform: Literal["dwt", "fft", "polyphase", "none"] = "dwt",
         boundary: str = "reflect",
         kernel_size: int = 3,
         groups: int = 8,
@@ -91,6 +99,8 @@ class MultiscaleWaveletAttention(nn.Module):
         skip1x1_groups: int = 8,
         skip3x3_groups: int | None = None,
         fast_haar: bool = True,
+        inner_gelu: bool = True,
+        output_gelu: bool = True,
     ):
         super().__init__()
         self.grid_size = tuple(grid_size)
@@ -101,19 +111,24 @@ class MultiscaleWaveletAttention(nn.Module):
             if levels != 1:
                 raise ValueError(f"transform='fft' has a single level; got levels={levels}, expected 1")
             self.transform = FourierTransform()
+        elif transform == "polyphase":
+            if levels != 1:
+                raise ValueError(f"transform='polyphase' has a single level; got levels={levels}, expected 1")
+            self.transform = PolyphaseTransform()
+            self.transform.check_grid(self.grid_size)
         elif transform == "none":
             if not skips:
                 raise ValueError("transform='none' with skips=False leaves no branch at all; set skips=True")
             self.transform = None
         else:
-            raise ValueError(f"unknown transform {transform!r}; expected 'dwt', 'fft' or 'none'")
+            raise ValueError(f"unknown transform {transform!r}; expected 'dwt', 'fft', 'polyphase' or 'none'")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-size padding), got {kernel_size}")
         if bands not in ("shared", "stacked"):
             raise ValueError(f"unknown bands layout {bands!r}; expected 'shared' or 'stacked'")
         if conv_levels not in ("all", "coarsest"):
             raise ValueError(f"unknown conv_levels {conv_levels!r}; expected 'all' or 'coarsest'")
-        self.bands, self.skip_gelu = bands, skip_gelu
+        self.bands = bands
         counts = self.transform.band_counts if self.transform is not None else ()
         self.n_conv_levels = min(len(counts), len(counts) if conv_levels == "all" else 1)
 
@@ -127,41 +142,32 @@ class MultiscaleWaveletAttention(nn.Module):
             self.convs = nn.ModuleList([wavelet_conv(dim)])
         else:
             self.convs = nn.ModuleList([wavelet_conv(nb * dim) for nb in counts[: self.n_conv_levels]])
-        if skips:
-            check_divisor("skip1x1_groups", dim, skip1x1_groups)
-            g3 = dim if skip3x3_groups is None else skip3x3_groups
-            check_divisor("skip3x3_groups", dim, g3)
-            self.skip1x1 = nn.Conv2d(dim, dim, 1, groups=skip1x1_groups)
-            self.skip3x3 = nn.Conv2d(dim, dim, 3, padding=1, groups=g3)
-        else:
-            self.skip1x1 = self.skip3x3 = None
+        self.local = LocalBranch(dim, skip1x1_groups, skip3x3_groups, gelu=skip_gelu) if skips else None
+        self.inner_gelu, self.output_gelu = inner_gelu, output_gelu
         # the convs see channels-last grids, so their weight gradients come out channels last: store the weights
         # the same way (DDP's gradient buckets expect the parameters' own strides)
         self.to(memory_format=torch.channels_last)
 
     def _wavelet_conv(self, level: int, z: Tensor) -> Tensor:
-        """GELU(conv(z)) on one band stack ``(nb, B, h, w, C)``."""
+        """GELU(conv(z)) (or conv(z) without ``inner_gelu``) on one band stack ``(nb, B, h, w, C)``."""
+        act = F.gelu if self.inner_gelu else (lambda t: t)
         nb, B, h, w, C = z.shape
         if self.bands == "shared":
             y = conv_channels_last(self.convs[0], z.reshape(nb * B, h, w, C))
-            return F.gelu(y).reshape(nb, B, h, w, C)
+            return act(y).reshape(nb, B, h, w, C)
         stacked = z.permute(1, 2, 3, 4, 0).reshape(B, h, w, C * nb)  # channel c*nb + band
-        y = F.gelu(conv_channels_last(self.convs[level], stacked))
+        y = act(conv_channels_last(self.convs[level], stacked))
         return y.reshape(B, h, w, C, nb).permute(4, 0, 1, 2, 3)
-
-    def _skip(self, conv: nn.Conv2d, x: Tensor) -> Tensor:
-        y = conv_channels_last(conv, x)
-        return F.gelu(y) if self.skip_gelu else y
 
     def forward(self, x: Tensor) -> Tensor:
         B, H, W, C = x.shape
         check_grid(self, x)
         if self.transform is None:  # the skips-only control
-            y = self._skip(self.skip1x1, x) + self._skip(self.skip3x3, x)
-            return F.gelu(y).to(x.dtype)
-        bands = self.transform(x)  # [(nb, B, h, w, C)], coarsest first
-        bands = [self._wavelet_conv(i, z) if i < self.n_conv_levels else z for i, z in enumerate(bands)]
-        y = self.transform.inverse(bands, (H, W))  # (B, H, W, C)
-        if self.skip1x1 is not None:
-            y = y + self._skip(self.skip1x1, x) + self._skip(self.skip3x3, x)
-        return F.gelu(y).to(x.dtype)
+            y = self.local(x)
+        else:
+            bands = self.transform(x)  # [(nb, B, h, w, C)], coarsest first
+            bands = [self._wavelet_conv(i, z) if i < self.n_conv_levels else z for i, z in enumerate(bands)]
+            y = self.transform.inverse(bands, (H, W))  # (B, H, W, C)
+            if self.local is not None:
+                y = self.local(x, base=y)
+        return (F.gelu(y) if self.output_gelu else y).to(x.dtype)

@@ -23,6 +23,8 @@ MIXERS: dict[str, str] = {
     "afno": "mwa_lightning.models.mixers.afno.AFNO",
     "gfn": "mwa_lightning.models.mixers.gfn.GlobalFilter",
     "mwa": "mwa_lightning.models.mixers.mwa.MultiscaleWaveletAttention",
+    "identity": "mwa_lightning.models.mixers.local.IdentityMixer",
+    "conv": "mwa_lightning.models.mixers.local.ConvMixer",
 }
 
 

@@ -11,6 +11,7 @@ a list with one tensor per level, coarsest first, each of shape ``(n_bands, B, h
   detail order of ptwt/PyWavelets (horizontal, vertical, diagonal).
 - :class:`FourierTransform` -- ``rfft2``/``irfft2`` (ortho) as one level of two bands (real, imaginary):
   the drop-in that the FFT-for-DWT ablation swaps in.
+- :class:`PolyphaseTransform` -- the 2x2 polyphase split (Haar without its butterfly), one level of four bands.
 
 Mixed precision: FFTs and ptwt run in float32 with autocast off (ptwt raises on bf16 and cuFFT/pocketfft
 have no bf16), see :func:`~mwa_lightning.models.mixers.common.float32_region`; the Haar butterfly is a plain
@@ -31,11 +32,14 @@ from mwa_lightning.models.mixers.common import float32_region, to_float32
 
 __all__ = [
     "FourierTransform",
+    "PolyphaseTransform",
     "WaveletTransform",
     "discrete_wavelets",
     "haar_dwt2",
     "haar_idwt2",
     "is_haar",
+    "polyphase2",
+    "polyphase2_inverse",
 ]
 
 
@@ -152,6 +156,39 @@ class WaveletTransform(nn.Module):
             x = ptwt.waverec2(coeffs, self.wavelet, axes=(1, 2))
         H, W = grid_size
         return x[:, :H, :W]
+
+
+def polyphase2(x: Tensor) -> Tensor:
+    """The four 2x2 polyphase components of a channels-last grid: ``(B, H, W, C)`` -> ``(4, B, H/2, W/2, C)``,
+    component ``2a + b`` holding the tokens ``(2i + a, 2j + b)``; the Haar DWT is these mixed by its butterfly."""
+    B, H, W, C = x.shape
+    return x.reshape(B, H // 2, 2, W // 2, 2, C).permute(2, 4, 0, 1, 3, 5).reshape(4, B, H // 2, W // 2, C)
+
+
+def polyphase2_inverse(z: Tensor) -> Tensor:
+    """Inverse of :func:`polyphase2`: ``(4, B, h, w, C)`` -> ``(B, 2h, 2w, C)``."""
+    _, B, h, w, C = z.shape
+    return z.reshape(2, 2, B, h, w, C).permute(2, 3, 0, 4, 1, 5).reshape(B, 2 * h, 2 * w, C)
+
+
+class PolyphaseTransform(nn.Module):
+    """The 2x2 polyphase split as one level of four bands: the Haar DWT without its butterfly (an orthonormal
+    change of basis the inner GELU sees; no frequency separation)."""
+
+    band_counts = (4,)
+
+    def check_grid(self, grid_size: Sequence[int]) -> None:
+        """Raise unless both grid sides are even."""
+        if any(s % 2 for s in grid_size):
+            raise ValueError(f"token grid {tuple(grid_size)} has an odd side; the 2x2 polyphase split needs even sides")
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        self.check_grid(x.shape[1:3])
+        return [polyphase2(x)]
+
+    def inverse(self, bands: Sequence[Tensor], grid_size: Sequence[int]) -> Tensor:
+        (z,) = bands
+        return polyphase2_inverse(z)
 
 
 class FourierTransform(nn.Module):

@@ -1,0 +1,132 @@
+"""A study's per-image test predictions, collected in one committed file, and its contrasts computed from it.
+
+``results/<study>/predictions.csv`` holds one row per test image: ``index``, ``label``, then one column per
+finished run, ``<variant>/seed<k>``, with the class that run predicted (from the run folder's
+``test_predictions.csv``). Everything the contrasts need is in it, so that the report recomputes them from the
+committed results alone, without ``logs/``. The contrasts (:mod:`mwa_lightning.experiments.stats`) go to
+``contrasts.md``, ``contrasts.csv`` and the forest plot ``contrasts.png`` beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mwa_lightning.bench.tables import markdown_table, write_csv
+from mwa_lightning.experiments.stats import ContrastResult, analyse, contrast_variants
+from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
+from mwa_lightning.training.runs import seed_run_name
+
+if TYPE_CHECKING:
+    from mwa_lightning.experiments.study import Study
+
+PREDICTIONS = "predictions.csv"
+
+
+def collect_predictions(study: Study) -> Path | None:
+    """Write ``<results>/predictions.csv`` from the finished runs' test predictions; None when no run has any."""
+    labels: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = {}
+    for run in study.runs():
+        path = run.folder / TEST_PREDICTIONS
+        if run.state != "done" or not path.is_file():
+            continue
+        index, label, prediction = read_test_predictions(path)
+        if not np.array_equal(index, np.arange(len(index))):
+            raise ValueError(f"{path}: expected one row per test image in order, 0..{len(index) - 1}")
+        if labels is None:
+            labels = label
+        elif not np.array_equal(labels, label):
+            raise ValueError(f"{path}: its test labels differ from the other runs': not the same test images")
+        columns[f"{run.variant}/{seed_run_name(run.seed)}"] = prediction
+    if labels is None:
+        return None
+    out = study.results_dir / PREDICTIONS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = sorted(columns)
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "label", *names])
+        table = np.stack([np.arange(len(labels)), labels, *(columns[n] for n in names)], 1)
+        writer.writerows(table.tolist())
+    return out
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
+    """(labels, ``{variant: {seed: correct}}``) from a ``predictions.csv``."""
+    with path.open() as f:
+        header = next(csv.reader(f))
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    labels = data[:, 1]
+    correct: dict[str, dict[int, np.ndarray]] = {}
+    for j, name in enumerate(header[2:], start=2):
+        variant, _, run = name.rpartition("/")
+        correct.setdefault(variant, {})[int(run.removeprefix("seed"))] = data[:, j] == labels
+    return labels, correct
+
+
+def contrasts_markdown(results: list[ContrastResult]) -> str:
+    rows = [
+        {
+            "contrast": r.name,
+            "difference": r.formula,
+            "seeds": r.seeds,
+            "test images": r.images,
+            "mean (points)": f"{r.mean:+.2f}",
+            "95 % interval": f"[{r.low:+.2f}, {r.high:+.2f}]",
+            "p": f"{r.p:.3f}",
+            "p (Holm)": f"{r.p_holm:.3f}",
+            "at 5 % (Holm)": "yes" if r.significant else "no",
+        }
+        for r in results
+    ]
+    note = (
+        "\nMean paired difference in test top-1 (points), seeds paired by number, every image compared with itself; "
+        "95 % interval from a hierarchical bootstrap over seeds and test images; p two-sided from the same "
+        "replicates, Holm-adjusted across this study's contrasts.\n"
+    )
+    return markdown_table(rows, list(rows[0])) + note
+
+
+def plot_contrasts(results: list[ContrastResult], path: Path, title: str) -> None:
+    """A forest plot: each contrast's mean and 95 % interval, zero marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(results) + 1.5))
+    y = np.arange(len(results))[::-1]
+    for yi, r in zip(y, results, strict=True):
+        color = "tab:blue" if r.significant else "tab:gray"
+        ax.plot([r.low, r.high], [yi, yi], color=color, lw=2)
+        ax.plot([r.mean], [yi], "o", color=color)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{r.name}\n{r.formula}" for r in results], fontsize=7)
+    ax.set(xlabel="difference in test top-1 (points), 95 % interval", title=title)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_contrasts(study: Study, predictions: Path | None = None) -> list[ContrastResult]:
+    """Compute the study's contrasts from its ``predictions.csv``; write ``contrasts.{md,csv,png}``."""
+    predictions = predictions or study.results_dir / PREDICTIONS
+    if not study.contrasts or not predictions.is_file():
+        return []
+    _, correct = read_predictions(predictions)
+    ready = {n: c for n, c in study.contrasts.items() if all(v in correct for v in contrast_variants(c))}
+    if not ready:
+        return []
+    results = analyse(correct, ready)
+    out = study.results_dir
+    waiting = sorted(set(study.contrasts) - set(ready))
+    note = f"\nNot yet computed (a variant has no finished run): {', '.join(waiting)}.\n" if waiting else ""
+    (out / "contrasts.md").write_text(contrasts_markdown(results) + note)
+    write_csv(out / "contrasts.csv", [vars(r) for r in results], quiet=True)
+    plot_contrasts(results, out / "contrasts.png", f"{study.name}: paired contrasts")
+    return results
