@@ -38,7 +38,7 @@ from mwa_lightning.bench.tables import markdown_table
 from mwa_lightning.models.mixers import mixer_class, mixer_names
 
 TARGET_IMAGES_PER_S = 25_000
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: mwa_lightning/bench/gpucheck.py -> ../..
 
 
 class StepTimer(Callback):

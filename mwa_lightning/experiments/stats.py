@@ -159,7 +159,8 @@ def detectable_difference(
     ``2 seed_std^2 / seeds`` from training (each variant's own seed-to-seed spread, ``seed_std``) plus
     ``disagreement / images`` from the test set (``disagreement``: the fraction of images on which exactly one
     of the two is right); an interaction has twice both. Defaults: the spread of the committed cifar10-small
-    study (0.56 points) and a quarter of the images disagreeing.
+    study (0.56 points) and a quarter of the images disagreeing. Conservative: the test-set term is that of one
+    pair of runs, part of which is seed noise already counted in the first term, and does not shrink with seeds.
     """
     variance = 2 * seed_std**2 / seeds + disagreement / images
     if interaction:

@@ -290,7 +290,7 @@ def print_power(study: Study) -> None:
         f"detectable difference at 80 % power, {n} seeds x {images:,} test images: {100 * pair:.2f} points for a "
         f"pair, {100 * interaction:.2f} for an interaction (alpha 0.05); {100 * strict:.2f} for a pair at Holm's "
         f"strictest level ({alpha:.3g}, {len(study.contrasts)} contrasts). Assumes a seed-to-seed std of 0.56 "
-        "points and a quarter of the test images judged differently by two variants "
+        "points and a quarter of the test images judged differently by two variants, a conservative figure "
         "(mwa_lightning.experiments.stats.detectable_difference)."
     )
 

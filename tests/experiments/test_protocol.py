@@ -1,0 +1,127 @@
+"""The fair-comparison protocol: select on validation, test once after the last epoch, record every test image."""
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mwa_lightning.experiments.paired import PREDICTIONS, read_predictions, write_contrasts
+from mwa_lightning.experiments.study import Study, StudyError, main
+from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
+from tests.helpers import ROOT, run_cli, tiny_config
+
+NUM_TEST = 40
+
+
+def protocol_config(folder: Path) -> Path:
+    """The tiny run with a validation split carved from train and a test after fit."""
+    path = tiny_config(folder, **{"trainer.max_epochs": 3})
+    config = yaml.safe_load(path.read_text())
+    config["data"]["init_args"] |= {"num_test": NUM_TEST, "val_size": 32}
+    config["test_after_fit"] = True
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def scalar_steps(run: Path, tag: str) -> list[int]:
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [e.step for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+
+
+def test_the_test_split_is_evaluated_once_after_fit_and_recorded_per_image(tmp_path):
+    config = protocol_config(tmp_path)
+    result = run_cli("fit", "--config", str(config), "--run", "seed0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "logs" / "tiny" / "seed0"
+    index, label, prediction = read_test_predictions(run / TEST_PREDICTIONS)
+    assert list(index) == list(range(NUM_TEST)) and len(label) == NUM_TEST  # one row per test image, in order
+    assert set(prediction) <= set(range(10))
+    finished = yaml.safe_load((run / "finished.json").read_text())
+    assert finished["metrics"]["test/acc"] == pytest.approx(np.mean(label == prediction))
+    # the validation metric every epoch; the test metric once, at the last step, after training
+    val_steps, test_steps = scalar_steps(run, "val/acc"), scalar_steps(run, "test/acc")
+    assert len(val_steps) == 3 and test_steps == [finished["global_step"]]
+
+
+def test_the_per_image_file_is_identical_after_a_sigkill_and_resume(tmp_path):
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    done = run_cli("fit", "--config", str(protocol_config(whole)), "--run", "seed0", cwd=whole)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    config = protocol_config(killed)
+    marker = tmp_path / "marker"
+    kill = ["--trainer.callbacks+=tests.helpers.KillAt", "--trainer.callbacks.epoch=1", "--trainer.callbacks.batch=2"]
+    first = run_cli(
+        "fit", "--config", str(config), "--run", "seed0", *kill, f"--trainer.callbacks.marker={marker}", cwd=killed
+    )
+    assert first.returncode == -signal.SIGKILL and not (killed / "logs" / "tiny" / "seed0" / TEST_PREDICTIONS).exists()
+    again = run_cli(
+        "fit", "--config", str(config), "--run", "seed0", *kill, f"--trainer.callbacks.marker={marker}", cwd=killed
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    a = (whole / "logs" / "tiny" / "seed0" / TEST_PREDICTIONS).read_bytes()
+    b = (killed / "logs" / "tiny" / "seed0" / TEST_PREDICTIONS).read_bytes()
+    assert a == b
+
+
+def study_file(tmp_path: Path, contrasts: dict) -> Path:
+    spec = {
+        "base": str(protocol_config(tmp_path)),
+        "seeds": [0, 1],
+        "protocol": "test-once",
+        "test_images": NUM_TEST,
+        "variants": {"mwa": {}, "gfn": {"model.mixer": "configs/shared/mixer/gfn.yaml"}},
+        "contrasts": contrasts,
+        "logs": str(tmp_path / "logs"),
+        "results": str(tmp_path / "results"),
+    }
+    path = tmp_path / "fair.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_a_contrast_naming_an_unknown_variant_fails_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    path = study_file(tmp_path, {"mwa-vs-afno": ["mwa", "afno"]})
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "contrasts.mwa-vs-afno names unknown variant(s) 'afno'" in err and "the variants: mwa, gfn" in err
+    assert not (tmp_path / "logs").exists()
+    with pytest.raises(StudyError, match=r"expected \[a, b\] or \[\[a, b\], \[c, d\]\]"):
+        Study.load(study_file(tmp_path, {"bad": ["mwa"]}))
+
+
+def test_a_study_without_a_validation_split_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    path = study_file(tmp_path, {"mwa-vs-gfn": ["mwa", "gfn"]})
+    spec = yaml.safe_load(path.read_text())
+    spec["args"] = {"data.init_args.val_size": 0}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main([str(path), "--dry-run"]) == 2
+    assert "variant 'mwa' has val_size 0, so it would validate (select) on the test split" in capsys.readouterr().err
+
+
+def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    path = study_file(tmp_path, {"mwa-vs-gfn": ["mwa", "gfn"]})
+    assert main([str(path), "--dry-run"]) == 0
+    assert f"2 seeds x {NUM_TEST} test images" in capsys.readouterr().out
+    result = run_cli("study", str(path), cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results" / "fair"
+    labels, correct = read_predictions(results / PREDICTIONS)
+    assert len(labels) == NUM_TEST and set(correct) == {"mwa", "gfn"} and set(correct["mwa"]) == {0, 1}
+    first = (results / "contrasts.md").read_text()
+    assert "mwa-vs-gfn" in first and (results / "contrasts.png").stat().st_size > 5_000
+    # without logs/: the same contrasts from the committed predictions alone
+    study = Study.load(path)
+    study.logs = tmp_path / "nowhere"
+    (results / "contrasts.md").unlink()
+    assert write_contrasts(study) and (results / "contrasts.md").read_text() == first
