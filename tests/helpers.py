@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -187,3 +188,13 @@ def tiny_trainer(tmp_path, **kwargs):
         default_root_dir=tmp_path,
     )
     return Trainer(**{**defaults, **kwargs})
+
+
+class SlowFirstAttempt(Callback):
+    """Sleep ``MWA_TEST_STEP_SLEEP`` seconds after each training step, on a SLURM job's first attempt only
+    (``SLURM_RESTART_COUNT`` unset or 0): a run long enough to be signalled, whose requeued attempt is quick. It
+    touches no random state and no weight."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+            time.sleep(float(os.environ.get("MWA_TEST_STEP_SLEEP", "0")))

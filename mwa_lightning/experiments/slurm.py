@@ -41,14 +41,59 @@ from mwa_lightning.experiments.runspec import RunSpec
 from mwa_lightning.experiments.study import Study, StudyError
 
 OVERLAY = "configs/overlays/slurm.yaml"
+REPOSITORY = Path(__file__).resolve().parents[2]  # mwa_lightning/experiments/slurm.py -> the repository
+
+
+def overlay_path() -> Path:
+    """The SLURM overlay as an absolute path: the working folder's ``configs/`` when it has one, else the
+    repository's. Relative, it would be resolved from wherever the job runs, and a job submitted from another
+    folder would not find it (a real sbatch found that out)."""
+    for root in (Path.cwd(), REPOSITORY):
+        if (root / OVERLAY).is_file():
+            return (root / OVERLAY).resolve()
+    raise StudyError(f"{OVERLAY} not found in {Path.cwd()} or {REPOSITORY}: run from the repository root")
+
+
 _TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 
 
-def array_command(run: RunSpec, gpus: int, nodes: int) -> str:
-    """The array task's command: the run's ``fit`` command with the SLURM overlay and the GPU and node counts,
-    started by this interpreter (the one the study would use)."""
-    extra = ["--config", OVERLAY, "--trainer.devices", str(gpus), "--trainer.num_nodes", str(nodes)]
+def array_command(run: RunSpec, gpus: int, nodes: int, tasks_per_node: int | None = None) -> str:
+    """The array task's command: the run's ``fit`` command with the SLURM overlay and the process and node
+    counts (one process per GPU; ``gpus=0``: ``tasks_per_node`` processes on the CPUs, DDP over gloo), started by
+    this interpreter (the one the study would use)."""
+    devices = gpus if gpus else (tasks_per_node or 1)
+    extra = ["--config", str(overlay_path()), "--trainer.devices", str(devices), "--trainer.num_nodes", str(nodes)]
+    if not gpus:
+        extra += ["--trainer.accelerator", "cpu"]
     return shlex.join([sys.executable, "-m", "mwa_lightning", "fit", *run.args, *extra])
+
+
+def cluster_summary() -> str:
+    """What the cluster offers, from ``sinfo``: partitions, CPUs and generic resources (GPUs) per node."""
+    result = subprocess.run(["sinfo", "-h", "-o", "%P %c %G"], capture_output=True, text=True, check=False, timeout=30)
+    if result.returncode:
+        return "sinfo failed: " + " ".join(result.stderr.split())
+    parts = []
+    for line in sorted(set(result.stdout.split("\n")) - {""}):
+        partition, cpus, gres = line.split(maxsplit=2)
+        parts.append(f"partition {partition}: {cpus} CPUs per node, GRES {'none' if gres == '(null)' else gres}")
+    return "; ".join(parts) or "no partitions"
+
+
+def submit(script_file: Path, args: argparse.Namespace) -> int:
+    """``sbatch`` the script; a refusal is one line naming what sbatch said and what the cluster has."""
+    result = subprocess.run(["sbatch", str(script_file)], capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        print(result.stdout.strip())
+        return 0
+    said = " ".join(line.removeprefix("sbatch: error: ") for line in result.stderr.strip().splitlines())
+    asked = f"--gpus {args.gpus} (GPUs per node)" if "gres" in said.lower() and args.gpus else "the job's options"
+    print(
+        f"error: sbatch refused {script_file} ({said}); it asks for {asked}, the cluster has: {cluster_summary()}. "
+        f"The script and its commands are written: fix the options and submit again, or edit and sbatch {script_file}",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def study_tasks(path: Path, data_dir: str | None) -> tuple[str, list[RunSpec]]:
@@ -80,10 +125,10 @@ def sbatch_script(name: str, commands_file: Path, n: int, args: argparse.Namespa
         "partition": args.partition,
         "account": args.account,
         "nodes": args.nodes,
-        "ntasks-per-node": args.gpus,
-        "gpus-per-node": args.gpus,
-        "cpus-per-task": args.cpus_per_gpu,
-        "mem-per-gpu": args.mem_per_gpu,
+        "ntasks-per-node": args.gpus or args.tasks_per_node,
+        "gpus-per-node": args.gpus or None,
+        "cpus-per-task": args.cpus_per_task,
+        "mem-per-gpu": args.mem_per_gpu if args.gpus else None,
         "time": args.time,
         "signal": f"USR1@{args.signal_seconds}",
         "requeue": True,
@@ -115,10 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="--data.init_args.data_dir for every run")
     parser.add_argument("--partition", help="SLURM partition")
     parser.add_argument("--account", help="SLURM account")
-    parser.add_argument("--gpus", type=int, default=1, help="GPUs per node (one task each)")
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs per node (one task each); 0: a CPU-only job")
+    parser.add_argument(
+        "--tasks-per-node", type=int, default=1, help="with --gpus 0: processes per node (DDP over gloo on CPUs)"
+    )
     parser.add_argument("--nodes", type=int, default=1, help="nodes per run")
     parser.add_argument("--time", default="24:00:00", help="time limit per array task, e.g. 24:00:00 or 2-00:00:00")
-    parser.add_argument("--cpus-per-gpu", type=int, default=8, help="CPU cores per task")
+    parser.add_argument("--cpus-per-task", "--cpus-per-gpu", type=int, default=8, help="CPU cores per task")
     parser.add_argument("--mem-per-gpu", help="memory per GPU, e.g. 64G")
     parser.add_argument("--signal-seconds", type=int, default=180, help="warning signal this long before the end")
     parser.add_argument("--max-parallel", type=int, help="array tasks running at once")
@@ -130,9 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if (args.study is None) == (not args.config):
             raise StudyError("give either a study file or --config (with --seeds), not both and not neither")
-        for name, value in (("--gpus", args.gpus), ("--nodes", args.nodes), ("--signal-seconds", args.signal_seconds)):
+        positive = (("--nodes", args.nodes), ("--signal-seconds", args.signal_seconds))
+        for name, value in (
+            *positive,
+            ("--tasks-per-node", args.tasks_per_node),
+            ("--cpus-per-task", args.cpus_per_task),
+        ):
             if value < 1:
                 raise StudyError(f"{name}={value}; expected a positive number")
+        if args.gpus < 0:
+            raise StudyError(f"--gpus={args.gpus}; expected 0 (a CPU-only job) or a positive number of GPUs per node")
+        overlay_path()  # found before anything is written
         if not _TIME.match(args.time):
             raise StudyError(f"--time={args.time!r}; expected SLURM's [days-]hours:minutes:seconds, e.g. 24:00:00")
         if args.study is not None:
@@ -149,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     commands_file = args.out / f"{name}.commands"
     script_file = args.out / f"{name}.sbatch"
-    commands = "\n".join(array_command(t, args.gpus, args.nodes) for t in todo) + "\n"
+    commands = "\n".join(array_command(t, args.gpus, args.nodes, args.tasks_per_node) for t in todo) + "\n"
     script = sbatch_script(name, commands_file, len(todo), args)
     print(f"{name}: {len(todo)} array tasks" + (f" ({skipped} finished runs left out)" if skipped else ""))
     if args.dry_run:
@@ -168,8 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    result = subprocess.run(["sbatch", str(script_file)], check=False)
-    return result.returncode
+    return submit(script_file, args)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,14 @@ def test_a_study_becomes_one_array_task_per_run(tmp_path, monkeypatch, capsys):
     for command, run in zip(commands, study.runs(), strict=True):
         words = shlex.split(command)
         assert words[: 4 + len(run.args)] == [sys.executable, "-m", "mwa_lightning", "fit", *run.args]  # the study's
-        assert words[4 + len(run.args) :] == ["--config", OVERLAY, "--trainer.devices", "8", "--trainer.num_nodes", "2"]
+        assert words[4 + len(run.args) :] == [
+            "--config",
+            str(ROOT / OVERLAY),
+            "--trainer.devices",
+            "8",
+            "--trainer.num_nodes",
+            "2",
+        ]
 
 
 def test_written_files_and_finished_runs_are_left_out(tmp_path, monkeypatch, capsys):
@@ -94,7 +101,8 @@ def test_the_overlay_parses_with_the_slurm_environment(tmp_path, monkeypatch):
         (["configs/studies/paper-cifar10.yaml", "--config", "x.yaml"], "either a study file or --config"),
         ([], "either a study file or --config"),
         (["configs/studies/paper-cifar10.yaml", "--time", "two days"], "--time='two days'"),
-        (["configs/studies/paper-cifar10.yaml", "--gpus", "0"], "--gpus=0"),
+        (["configs/studies/paper-cifar10.yaml", "--gpus", "-1"], "--gpus=-1; expected 0 (a CPU-only job)"),
+        (["configs/studies/paper-cifar10.yaml", "--nodes", "0"], "--nodes=0; expected a positive number"),
         (["--config", "missing.yaml"], "no config file missing.yaml"),
     ],
 )
