@@ -10,8 +10,9 @@ Tokens live channels last, ``(B, H, W, C)``, between blocks; a mixer maps that s
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +76,9 @@ class Block(nn.Module):
             raise ValueError(f"unknown block layout {layout!r}; expected one of {', '.join(BLOCKS)}")
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.mixer = mixer(dim=dim, grid_size=grid_size)
-        self.local = LocalBranch(dim).to(memory_format=torch.channels_last) if local_branch else None
+        self.local = (
+            LocalBranch(dim, grid_size=grid_size).to(memory_format=torch.channels_last) if local_branch else None
+        )
         self.mixer_gelu, self.layout = mixer_gelu, layout
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = MLP(dim, [int(dim * mlp_ratio), dim], activation_layer=nn.GELU, dropout=drop)
@@ -97,7 +100,83 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class VisionTransformer(nn.Module):
+class TokenTransformer(nn.Module):
+    """What the image and the sequence backbones share: position embedding, the blocks on a token grid, the final
+    norm, global average pooling and the linear head, and the initialisation. A subclass embeds its input into
+    channels-last tokens ``(B, H, W, C)`` (:meth:`embed`) on ``self.grid_size``; a sequence is the grid (1, L)."""
+
+    grid_size: tuple[int, int]
+
+    def _build_trunk(
+        self,
+        mixer: MixerFactory,
+        num_classes: int,
+        size: str,
+        *,
+        mlp_ratio: float,
+        drop_rate: float,
+        drop_path_rate: float | None,
+        local_branch: bool,
+        mixer_gelu: bool,
+        block: BlockLayout,
+    ) -> None:
+        """Everything after the embedding, built after the subclass's embedding (the parameters' order). The
+        options' defaults are :class:`VisionTransformer`'s (:func:`trunk_defaults`)."""
+        mixer = mixer_factory(mixer)
+        drop_path_rate = DROP_PATH[size] if drop_path_rate is None else drop_path_rate
+        depth, embed_dim = self.depth, self.embed_dim
+        self.pos_embed = nn.Parameter(torch.zeros(1, *self.grid_size, embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.Sequential(
+            *(
+                Block(
+                    embed_dim, self.grid_size, mixer, mlp_ratio, drop_rate, rate, 1e-6, local_branch, mixer_gelu, block
+                )
+                for rate in rates
+            )
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+        self._init_weights()
+
+    @staticmethod
+    def _dimensions(size: str, depth: int | None, embed_dim: int | None) -> tuple[int, int]:
+        if size not in SIZES:
+            raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+        return (SIZES[size][0] if depth is None else depth), (SIZES[size][1] if embed_dim is None else embed_dim)
+
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters exempt from weight decay besides 1-d ones (norms, biases)."""
+        return {"pos_embed"}
+
+    def num_params(self) -> int:
+        """Number of parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The input -> channels-last tokens ``(B, H, W, C)`` on ``self.grid_size``."""
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The input -> normalised tokens ``(B, H, W, C)``."""
+        x = self.pos_drop(self.embed(x) + self.pos_embed)
+        return self.norm(self.blocks(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The input -> logits ``(B, num_classes)``."""
+        return self.head(self.forward_features(x).mean(dim=(1, 2)))
+
+
+class VisionTransformer(TokenTransformer):
     """ViT backbone with an injected token mixer; no class token, global average pooling.
 
     Args:
@@ -140,62 +219,40 @@ class VisionTransformer(nn.Module):
         block: BlockLayout = "prenorm",
     ):
         super().__init__()
-        if size not in SIZES:
-            raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+        self.depth, self.embed_dim = self._dimensions(size, depth, embed_dim)
         if patch_size < 1 or image_size % patch_size:
             raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
-        mixer = mixer_factory(mixer)
-        drop_path_rate = DROP_PATH[size] if drop_path_rate is None else drop_path_rate
-        depth = SIZES[size][0] if depth is None else depth
-        embed_dim = SIZES[size][1] if embed_dim is None else embed_dim
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
-        self.num_classes, self.embed_dim, self.depth = num_classes, embed_dim, depth
+        self.num_classes = num_classes
         self.grid_size = (image_size // patch_size, image_size // patch_size)
-
-        self.patch_embed = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
-        self.pos_embed = nn.Parameter(torch.zeros(1, *self.grid_size, embed_dim))
-        self.pos_drop = nn.Dropout(drop_rate)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
-        self.blocks = nn.Sequential(
-            *(
-                Block(
-                    embed_dim, self.grid_size, mixer, mlp_ratio, drop_rate, rate, 1e-6, local_branch, mixer_gelu, block
-                )
-                for rate in rates
-            )
+        self.patch_embed = nn.Conv2d(in_chans, self.embed_dim, patch_size, stride=patch_size)
+        self._build_trunk(
+            mixer,
+            num_classes,
+            size,
+            mlp_ratio=mlp_ratio,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            local_branch=local_branch,
+            mixer_gelu=mixer_gelu,
+            block=block,
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.head = nn.Linear(embed_dim, num_classes)
-        self._init_weights()
 
-    def _init_weights(self) -> None:
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-
-    def no_weight_decay(self) -> set[str]:
-        """Parameters exempt from weight decay besides 1-d ones (norms, biases)."""
-        return {"pos_embed"}
-
-    def num_params(self) -> int:
-        """Number of parameters."""
-        return sum(p.numel() for p in self.parameters())
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Images ``(B, in_chans, S, S)`` -> normalised tokens ``(B, H, W, C)``."""
+    def embed(self, x: Tensor) -> Tensor:
+        """Images ``(B, in_chans, S, S)`` -> patch tokens ``(B, H, W, C)``."""
         B, c, h, w = x.shape
         if (c, h, w) != (self.in_chans, self.image_size, self.image_size):
             raise ValueError(
                 f"expected images of shape (B, {self.in_chans}, {self.image_size}, {self.image_size}), "
                 f"got (B, {c}, {h}, {w})"
             )
-        x = self.patch_embed(x).permute(0, 2, 3, 1)  # (B, H, W, C)
-        x = self.pos_drop(x + self.pos_embed)
-        return self.norm(self.blocks(x))
+        return self.patch_embed(x).permute(0, 2, 3, 1)  # (B, H, W, C)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Images ``(B, in_chans, S, S)`` -> logits ``(B, num_classes)``."""
-        return self.head(self.forward_features(x).mean(dim=(1, 2)))
+
+TRUNK_OPTIONS = ("mlp_ratio", "drop_rate", "drop_path_rate", "local_branch", "mixer_gelu", "block")
+
+
+def trunk_defaults() -> dict[str, Any]:
+    """The defaults of the options every backbone's trunk takes: :class:`VisionTransformer`'s, stated once there."""
+    parameters = inspect.signature(VisionTransformer.__init__).parameters
+    return {name: parameters[name].default for name in TRUNK_OPTIONS}

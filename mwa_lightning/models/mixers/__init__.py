@@ -3,6 +3,7 @@
 
 from mwa_lightning.models.mixers.afno import AFNO
 from mwa_lightning.models.mixers.attention import SelfAttention
+from mwa_lightning.models.mixers.fnet import FourierMixer
 from mwa_lightning.models.mixers.gfn import GlobalFilter
 from mwa_lightning.models.mixers.local import ConvMixer, IdentityMixer, LocalBranch
 from mwa_lightning.models.mixers.mwa import MultiscaleWaveletAttention
@@ -20,6 +21,7 @@ __all__ = [
     "AFNO",
     "MIXERS",
     "ConvMixer",
+    "FourierMixer",
     "GlobalFilter",
     "IdentityMixer",
     "LocalBranch",

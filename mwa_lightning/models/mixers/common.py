@@ -1,4 +1,5 @@
-"""Primitives the token mixers share: the float32 region, the channels-last convolution, the grid check."""
+"""Primitives the token mixers share: the float32 region, the channels-last convolution, the grid check, and
+convolution kernels over a grid (a sequence is the ``(1, L)`` grid: its kernels are 1-D)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,45 @@ def check_grid(mixer: nn.Module, x: Tensor) -> None:
         raise ValueError(f"{type(mixer).__name__} was built for a {tuple(mixer.grid_size)} grid, got {got}")
 
 
+def grid_kernel(kernel_size: int, grid_size: tuple[int, int] | None) -> tuple[int, int]:
+    """A ``k x k`` convolution kernel over the token grid, ``k`` along every axis longer than one token: on a
+    sequence's ``(1, L)`` grid, ``(1, k)``, a 1-D convolution along the sequence."""
+    if grid_size is None:
+        return (kernel_size, kernel_size)
+    return tuple(kernel_size if side > 1 else 1 for side in grid_size)  # type: ignore[return-value]
+
+
+def same_padding(kernel: tuple[int, int], dilation: int = 1) -> tuple[int, int]:
+    """The padding that keeps the grid's size for an odd ``kernel`` (with ``dilation``)."""
+    return tuple(dilation * (k // 2) for k in kernel)  # type: ignore[return-value]
+
+
+class ParameterFree(nn.Module):
+    """Base of the mixers without parameters: they keep only the grid they were built for.
+
+    Args:
+        dim: channels C (unused).
+        grid_size: token grid (H, W).
+    """
+
+    def __init__(self, dim: int, grid_size: tuple[int, int]):
+        super().__init__()
+        self.grid_size = tuple(grid_size)
+
+
 def check_divisor(name: str, channels: int, groups: int) -> None:
     """Raise unless ``groups`` is a positive divisor of ``channels`` (naming the option ``name``)."""
     if groups < 1 or channels % groups:
         raise ValueError(f"{name}={groups} must be a positive divisor of the {channels} channels it splits")
 
 
-__all__ = ["check_divisor", "check_grid", "conv_channels_last", "float32_region", "to_float32"]
+__all__ = [
+    "ParameterFree",
+    "check_divisor",
+    "check_grid",
+    "conv_channels_last",
+    "float32_region",
+    "grid_kernel",
+    "same_padding",
+    "to_float32",
+]

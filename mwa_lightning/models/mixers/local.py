@@ -11,10 +11,18 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last
+from mwa_lightning.models.mixers.common import (
+    ParameterFree,
+    check_divisor,
+    check_grid,
+    conv_channels_last,
+    grid_kernel,
+    same_padding,
+)
 
 
 class LocalBranch(nn.Module):
@@ -25,15 +33,24 @@ class LocalBranch(nn.Module):
         conv1x1_groups: groups of the 1x1 convolution (MWA's default: 8).
         conv3x3_groups: groups of the 3x3 convolution; None makes it depthwise (groups = C).
         gelu: a GELU on each convolution's output.
+        grid_size: the token grid; on a sequence's ``(1, L)`` grid the 3 x 3 convolution is 1 x 3 (1-D).
     """
 
-    def __init__(self, dim: int, conv1x1_groups: int = 8, conv3x3_groups: int | None = None, gelu: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        conv1x1_groups: int = 8,
+        conv3x3_groups: int | None = None,
+        gelu: bool = True,
+        grid_size: tuple[int, int] | None = None,
+    ):
         super().__init__()
         g3 = dim if conv3x3_groups is None else conv3x3_groups
         check_divisor("conv1x1_groups", dim, conv1x1_groups)
         check_divisor("conv3x3_groups", dim, g3)
+        kernel = grid_kernel(3, grid_size)  # 3 x 3; on a sequence's (1, L) grid 1 x 3
         self.conv1x1 = nn.Conv2d(dim, dim, 1, groups=conv1x1_groups)
-        self.conv3x3 = nn.Conv2d(dim, dim, 3, padding=1, groups=g3)
+        self.conv3x3 = nn.Conv2d(dim, dim, kernel, padding=same_padding(kernel), groups=g3)
         self.gelu = gelu
 
     def _branch(self, conv: nn.Conv2d, x: Tensor) -> Tensor:
@@ -47,7 +64,7 @@ class LocalBranch(nn.Module):
         return one + three if base is None else base + one.to(base.dtype) + three.to(base.dtype)
 
 
-class IdentityMixer(nn.Module):
+class IdentityMixer(ParameterFree):
     """No token mixing: the tokens pass through unchanged (MetaFormer's IdentityFormer).
 
     Args:
@@ -55,17 +72,14 @@ class IdentityMixer(nn.Module):
         grid_size: token grid (H, W).
     """
 
-    def __init__(self, dim: int, grid_size: tuple[int, int]):
-        super().__init__()
-        self.grid_size = tuple(grid_size)
-
     def forward(self, x: Tensor) -> Tensor:
         check_grid(self, x)
         return x
 
 
 class ConvMixer(nn.Module):
-    """One k x k convolution over the token grid, same-size padding, no activation.
+    """One k x k convolution over the token grid (on a sequence's ``(1, L)`` grid, 1 x k), same-size padding, no
+    activation.
 
     Args:
         dim: channels C.
@@ -92,9 +106,11 @@ class ConvMixer(nn.Module):
         groups = dim if groups is None else groups
         check_divisor("groups", dim, groups)
         self.grid_size = tuple(grid_size)
-        self.conv = nn.Conv2d(
-            dim, dim, kernel_size, padding=dilation * (kernel_size // 2), dilation=dilation, groups=groups
-        )
+        kernel = grid_kernel(kernel_size, self.grid_size)  # k x k; on a sequence's (1, L) grid 1 x k
+        padding = same_padding(kernel, dilation)
+        self.conv = nn.Conv2d(dim, dim, kernel, padding=padding, dilation=dilation, groups=groups)
+        # the conv sees channels-last grids: store its weight the same way (DDP's buckets expect the strides)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:
         check_grid(self, x)

@@ -46,9 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last
+from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last, grid_kernel, same_padding
 from mwa_lightning.models.mixers.local import LocalBranch
-from mwa_lightning.models.mixers.wavelet_fft import FourierTransform, PolyphaseTransform, WaveletTransform
+from mwa_lightning.models.mixers.wavelet_fft import (
+    FourierTransform,
+    PolyphaseTransform,
+    WaveletTransform,
+    WaveletTransform1d,
+)
 
 
 class MultiscaleWaveletAttention(nn.Module):
@@ -105,7 +110,9 @@ class MultiscaleWaveletAttention(nn.Module):
         super().__init__()
         self.grid_size = tuple(grid_size)
         if transform == "dwt":
-            self.transform = WaveletTransform(wavelet, levels, mode=boundary, fast_haar=fast_haar)
+            sequence = self.grid_size[0] == 1  # a sequence's (1, L) grid: the 1-D DWT along it
+            kind = WaveletTransform1d if sequence else WaveletTransform
+            self.transform = kind(wavelet, levels, mode=boundary, fast_haar=fast_haar)
             self.transform.check_grid(self.grid_size)
         elif transform == "fft":
             if levels != 1:
@@ -132,9 +139,11 @@ class MultiscaleWaveletAttention(nn.Module):
         counts = self.transform.band_counts if self.transform is not None else ()
         self.n_conv_levels = min(len(counts), len(counts) if conv_levels == "all" else 1)
 
+        kernel = grid_kernel(kernel_size, self.grid_size)  # k x k; 1 x k on a sequence
+
         def wavelet_conv(channels: int) -> nn.Conv2d:
             check_divisor("groups", channels, groups)
-            return nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=groups)
+            return nn.Conv2d(channels, channels, kernel, padding=same_padding(kernel), groups=groups)
 
         if not counts:
             self.convs = nn.ModuleList()
@@ -142,7 +151,7 @@ class MultiscaleWaveletAttention(nn.Module):
             self.convs = nn.ModuleList([wavelet_conv(dim)])
         else:
             self.convs = nn.ModuleList([wavelet_conv(nb * dim) for nb in counts[: self.n_conv_levels]])
-        self.local = LocalBranch(dim, skip1x1_groups, skip3x3_groups, gelu=skip_gelu) if skips else None
+        self.local = LocalBranch(dim, skip1x1_groups, skip3x3_groups, skip_gelu, self.grid_size) if skips else None
         self.inner_gelu, self.output_gelu = inner_gelu, output_gelu
         # the convs see channels-last grids, so their weight gradients come out channels last: store the weights
         # the same way (DDP's gradient buckets expect the parameters' own strides)

@@ -25,6 +25,7 @@ MIXERS: dict[str, str] = {
     "mwa": "mwa_lightning.models.mixers.mwa.MultiscaleWaveletAttention",
     "identity": "mwa_lightning.models.mixers.local.IdentityMixer",
     "conv": "mwa_lightning.models.mixers.local.ConvMixer",
+    "fnet": "mwa_lightning.models.mixers.fnet.FourierMixer",
 }
 
 

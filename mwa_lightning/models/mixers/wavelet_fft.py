@@ -9,6 +9,8 @@ a list with one tensor per level, coarsest first, each of shape ``(n_bands, B, h
   convolutions) is taken automatically; it agrees with ptwt to float rounding in values and gradients.
   Level ``m`` is ``[(LL_m, H_m, V_m, D_m)]`` followed by ``(H_j, V_j, D_j)`` for ``j = m-1 .. 1``, the
   detail order of ptwt/PyWavelets (horizontal, vertical, diagonal).
+- :class:`WaveletTransform1d` -- the same along a sequence's ``(1, L)`` grid (the sequence backbone's): 1-D DWT,
+  an exact Haar fast path and ptwt's ``wavedec``/``waverec`` for other wavelets.
 - :class:`FourierTransform` -- ``rfft2``/``irfft2`` (ortho) as one level of two bands (real, imaginary):
   the drop-in that the FFT-for-DWT ablation swaps in.
 - :class:`PolyphaseTransform` -- the 2x2 polyphase split (Haar without its butterfly), one level of four bands.
@@ -34,8 +36,11 @@ __all__ = [
     "FourierTransform",
     "PolyphaseTransform",
     "WaveletTransform",
+    "WaveletTransform1d",
     "discrete_wavelets",
+    "haar_dwt1",
     "haar_dwt2",
+    "haar_idwt1",
     "haar_idwt2",
     "is_haar",
     "polyphase2",
@@ -126,17 +131,29 @@ class WaveletTransform(nn.Module):
                 f"use a grid whose sides are multiples of {step} or fewer levels"
             )
 
+    def _fast_forward(self, x: Tensor, step) -> list[Tensor]:
+        """The Haar fast path's levels: ``step`` splits the approximation into (approximation, details...)."""
+        details = []
+        approx = x
+        for _ in range(self.levels):
+            z = step(approx)
+            approx = z[0]
+            details.append(z[1:])
+        return [z, *details[-2::-1]]
+
+    @staticmethod
+    def _fast_inverse(bands: Sequence[Tensor], step) -> Tensor:
+        """Inverse of :meth:`_fast_forward` with the inverse ``step``."""
+        x = step(bands[0])
+        for details in bands[1:]:
+            x = step(torch.cat([x.unsqueeze(0), details.to(x.dtype)]))
+        return x
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """``(B, H, W, C)`` -> band stacks, coarsest first: ``(4, B, h_m, w_m, C)``, ``(3, B, h_j, w_j, C)``."""
         self.check_grid(x.shape[1:3])
         if self.fast:
-            details = []
-            ll = x
-            for _ in range(self.levels):
-                z = haar_dwt2(ll)  # (4, B, h, w, C)
-                ll = z[0]
-                details.append(z[1:])
-            return [z, *details[-2::-1]]
+            return self._fast_forward(x, haar_dwt2)
         with float32_region(x):
             coeffs = ptwt.wavedec2(to_float32(x), self.wavelet, level=self.levels, mode=self.mode, axes=(1, 2))
             first = torch.stack([coeffs[0], *coeffs[1]])
@@ -145,10 +162,7 @@ class WaveletTransform(nn.Module):
     def inverse(self, bands: Sequence[Tensor], grid_size: Sequence[int]) -> Tensor:
         """Band stacks (as from :meth:`forward`) -> ``(B, H, W, C)``."""
         if self.fast:
-            x = haar_idwt2(bands[0])
-            for details in bands[1:]:
-                x = haar_idwt2(torch.cat([x.unsqueeze(0), details.to(x.dtype)]))
-            return x
+            return self._fast_inverse(bands, haar_idwt2)
         with float32_region(bands[0]):
             first = to_float32(bands[0])
             coeffs = [first[0], ptwt.constants.WaveletDetailTuple2d(*first[1:])]
@@ -156,6 +170,61 @@ class WaveletTransform(nn.Module):
             x = ptwt.waverec2(coeffs, self.wavelet, axes=(1, 2))
         H, W = grid_size
         return x[:, :H, :W]
+
+
+def haar_dwt1(x: Tensor) -> Tensor:
+    """One level of the 1-D Haar DWT along a sequence's ``(1, L)`` grid: ``(B, 1, L, C)`` -> ``(2, B, 1, L/2, C)``,
+    the bands ``cA = (a + b) / sqrt 2`` and ``cD = (a - b) / sqrt 2`` of each pair (PyWavelets' signs)."""
+    a, b = x[:, :, 0::2], x[:, :, 1::2]
+    return torch.stack([a + b, a - b]) * 0.5**0.5
+
+
+def haar_idwt1(z: Tensor) -> Tensor:
+    """Inverse of :func:`haar_dwt1`: ``(2, B, 1, n, C)`` -> ``(B, 1, 2n, C)``."""
+    _, B, one, n, C = z.shape
+    a, b = (z[0] + z[1]) * 0.5**0.5, (z[0] - z[1]) * 0.5**0.5
+    return torch.stack([a, b], dim=3).reshape(B, one, 2 * n, C)
+
+
+class WaveletTransform1d(WaveletTransform):
+    """Multi-level 1-D DWT/IDWT along a sequence's ``(1, L)`` token grid, ``(B, 1, L, C)``.
+
+    Band stacks as for the 2-D transform, coarsest first: ``[(cA_m, cD_m)]`` then ``(cD_j,)`` for
+    ``j = m-1 .. 1``. Haar takes the exact fast path (pairs: a sum and a difference); other wavelets ptwt's
+    ``wavedec``/``waverec``. Arguments as :class:`WaveletTransform`'s.
+    """
+
+    @property
+    def band_counts(self) -> tuple[int, ...]:
+        """Bands per level, coarsest first: (2, 1, 1, ...)."""
+        return (2,) + (1,) * (self.levels - 1)
+
+    def check_grid(self, grid_size: Sequence[int]) -> None:
+        """Raise unless the grid is a sequence's ``(1, L)`` with L divisible by 2**levels."""
+        if grid_size[0] != 1:
+            raise ValueError(f"the 1-D wavelet transform needs a sequence's (1, L) grid, got {tuple(grid_size)}")
+        step = 2**self.levels
+        if grid_size[1] % step:
+            raise ValueError(
+                f"sequence of {grid_size[1]} tokens is not divisible by 2**levels = {step} (levels={self.levels}); "
+                f"pad or crop it to a multiple of {step}, or use fewer levels"
+            )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        self.check_grid(x.shape[1:3])
+        if self.fast:
+            return self._fast_forward(x, haar_dwt1)
+        with float32_region(x):
+            coeffs = ptwt.wavedec(to_float32(x), self.wavelet, level=self.levels, mode=self.mode, axis=2)
+            return [torch.stack(coeffs[:2])] + [c.unsqueeze(0) for c in coeffs[2:]]
+
+    def inverse(self, bands: Sequence[Tensor], grid_size: Sequence[int]) -> Tensor:
+        if self.fast:
+            return self._fast_inverse(bands, haar_idwt1)
+        with float32_region(bands[0]):
+            coeffs = [*to_float32(bands[0])] + [to_float32(d)[0] for d in bands[1:]]
+            x = ptwt.waverec(coeffs, self.wavelet, axis=2)
+        return x[:, :, : grid_size[1]]
 
 
 def polyphase2(x: Tensor) -> Tensor:
