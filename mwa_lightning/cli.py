@@ -4,7 +4,8 @@
 
 - the model is :class:`~mwa_lightning.training.classifier.ImageClassifier`; its token mixer is chosen by class
   path (``model.mixer``); the data is any :class:`~mwa_lightning.data.ImageDataModule` by class path (``data``);
-- ``num_classes`` and ``image_size`` are linked from the DataModule to the model, never written twice;
+- ``num_classes``, ``image_size`` (or a sequence's ``seq_len``) and ``in_chans`` are linked from the DataModule to
+  the model, never written twice;
 - ``experiment`` names the run: TensorBoard logs, the resolved ``config.yaml`` and ``checkpoints/`` go to
   ``logs/<experiment>/version_N/``, or to the fixed folder ``logs/<experiment>/<run>/`` with ``--run NAME``;
 - with ``--run``, ``fit`` resumes from the folder's ``checkpoints/last.ckpt`` when there is one (a killed or
@@ -121,6 +122,8 @@ class MWACLI(GuardedCLI):
         )
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.image_size", "model.image_size", apply_on="instantiate")
+        parser.link_arguments("data.seq_len", "model.seq_len", apply_on="instantiate")
+        parser.link_arguments("data.in_chans", "model.in_chans", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {

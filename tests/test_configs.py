@@ -49,7 +49,8 @@ def test_every_experiment_config_parses_and_instantiates(config, tmp_path, monke
     cli = instantiate("--config", str(config))
     assert isinstance(cli.model, ImageClassifier) and isinstance(cli.datamodule, ImageDataModule)
     assert cli.model.hparams.num_classes == cli.datamodule.num_classes  # linked, not written twice
-    assert cli.model.net.image_size == cli.datamodule.image_size
+    data, net = cli.datamodule, cli.model.net  # the input's size and channels: linked too
+    assert net.input_shape[0] == data.in_chans and net.input_shape[-1] == (data.seq_len or data.image_size)
     assert cli.config.experiment == yaml.safe_load(config.read_text())["experiment"]
 
 

@@ -95,7 +95,9 @@ class ImageDataModule(L.LightningDataModule):
     """
 
     num_classes: int
-    image_size: ClassVar[int]
+    image_size: ClassVar[int | None]
+    seq_len: ClassVar[int | None] = None  # a sequence DataModule's length (mwa_lightning.data.sequences)
+    in_chans: ClassVar[int] = 3  # input channels, linked to the model
     MEAN: ClassVar[tuple[float, float, float]]
     STD: ClassVar[tuple[float, float, float]]
 
@@ -271,8 +273,13 @@ class InMemoryDataModule(ImageDataModule):
         else:
             self.splits["train"] = TensorImages(train_images, train_labels)
             self.splits["val"] = self.splits["test"]
-        if self.augment_on == "device":
-            self.batch_augment = BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
+        self.batch_augment = self.make_batch_augment()
+
+    def make_batch_augment(self) -> BatchAugment | None:
+        """The device path's batched augmentation (None on the worker path)."""
+        if self.augment_on != "device":
+            return None
+        return BatchAugment(self.augment, self.image_size, self.mean, self.std, self.num_classes)
 
     def split_dataset(self, split: str, train: bool) -> tuple[Dataset, Callable | None]:
         data = self.splits[split]

@@ -60,6 +60,11 @@ class SequenceTransformer(TokenTransformer):
             raise TypeError(f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(TRUNK_OPTIONS)}")
         self._build_trunk(mixer, num_classes, size, **{**trunk_defaults(), **trunk})
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """One input's shape, ``(in_chans, L)``."""
+        return (self.in_chans, self.seq_len)
+
     def embed(self, x: Tensor) -> Tensor:
         """Sequences ``(B, in_chans, L)`` -> tokens on the ``(1, L')`` grid, ``(B, 1, L', C)``."""
         if x.ndim != 3 or tuple(x.shape[1:]) != (self.in_chans, self.seq_len):

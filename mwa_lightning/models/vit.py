@@ -238,6 +238,11 @@ class VisionTransformer(TokenTransformer):
             block=block,
         )
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """One input's shape, ``(in_chans, S, S)``."""
+        return (self.in_chans, self.image_size, self.image_size)
+
     def embed(self, x: Tensor) -> Tensor:
         """Images ``(B, in_chans, S, S)`` -> patch tokens ``(B, H, W, C)``."""
         B, c, h, w = x.shape

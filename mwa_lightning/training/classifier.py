@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from mwa_lightning.models import VisionTransformer
+from mwa_lightning.models import SequenceTransformer, VisionTransformer
 from mwa_lightning.models.mixers.registry import mixer_spec
 from mwa_lightning.training.callbacks import last_checkpoint_written
 from mwa_lightning.training.flops import model_flops
@@ -65,7 +65,10 @@ class ImageClassifier(L.LightningModule):
 
     Args:
         num_classes: classes; linked from the DataModule by the command line.
-        image_size: input side in pixels; linked from the DataModule by the command line.
+        image_size: input side in pixels; linked from the DataModule by the command line (None for sequences).
+        seq_len: a sequence DataModule's length in steps (linked; None for images): the backbone is then a
+            :class:`~mwa_lightning.models.sequence.SequenceTransformer`, with the same mixers and options.
+        in_chans: input channels (linked from the DataModule: 3 for RGB images, 1 for a univariate sequence).
         lr: peak AdamW learning rate; with ``lr_base_batch`` set, the rate for a global batch of that size.
         weight_decay: AdamW weight decay (see the module docstring for what is exempt).
         betas: AdamW betas.
@@ -89,7 +92,9 @@ class ImageClassifier(L.LightningModule):
     def __init__(
         self,
         num_classes: int = 10,
-        image_size: int = 32,
+        image_size: int | None = 32,
+        seq_len: int | None = None,
+        in_chans: int = 3,
         lr: float = 5e-4,
         weight_decay: float = 0.05,
         betas: tuple[float, float] = (0.9, 0.999),
@@ -108,7 +113,10 @@ class ImageClassifier(L.LightningModule):
         self.save_hyperparameters()
         if "mixer" in self.hparams:  # plain data in the hyper-parameters, so checkpoints load with weights_only
             self.hparams.mixer = mixer_spec(self.hparams.mixer)
-        self.net = VisionTransformer(num_classes=num_classes, image_size=image_size, **backbone)
+        if seq_len is not None:
+            self.net = SequenceTransformer(num_classes=num_classes, seq_len=seq_len, in_chans=in_chans, **backbone)
+        else:
+            self.net = VisionTransformer(num_classes=num_classes, image_size=image_size, in_chans=in_chans, **backbone)
         self.train_loss = MeanMetric()
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
@@ -120,9 +128,9 @@ class ImageClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         # FLOPs per image, forward (evaluation) and forward + backward (training), for ThroughputMonitor
-        self.flops_per_sample = {"eval": model_flops(self.net, self.net.image_size, self.net.in_chans)}
+        self.flops_per_sample = {"eval": model_flops(self.net)}
         if stage == "fit":
-            self.flops_per_sample["train"] = model_flops(self.net, self.net.image_size, self.net.in_chans, True)
+            self.flops_per_sample["train"] = model_flops(self.net, backward=True)
 
     def on_fit_start(self) -> None:
         """Record the class names, and the model's size, cost and effective peak learning rate once per run."""

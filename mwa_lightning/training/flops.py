@@ -112,10 +112,12 @@ def count_flops(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
     return counter.get_total_flops(), by_op
 
 
-def model_flops(model: nn.Module, image_size: int, in_chans: int = 3, backward: bool = False) -> int:
-    """FLOPs of one image through ``model`` (forward, or forward + backward), on the model's device."""
+def model_flops(model: nn.Module, image_size: int | None = None, in_chans: int = 3, backward: bool = False) -> int:
+    """FLOPs of one input through ``model`` (forward, or forward + backward), on the model's device: an image of
+    ``image_size`` pixels, or (None) the model's own ``input_shape`` (a sequence backbone's ``(in_chans, L)``)."""
     p = next(model.parameters())
-    x = torch.randn(1, in_chans, image_size, image_size, device=p.device, dtype=p.dtype)
+    shape = (in_chans, image_size, image_size) if image_size is not None else tuple(model.input_shape)
+    x = torch.randn(1, *shape, device=p.device, dtype=p.dtype)
 
     def step() -> None:
         out = model(x)
