@@ -65,9 +65,19 @@ class SequenceData:
         alike: no augmentation)."""
         x, labels = batch
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        mean = torch.tensor(self.mean, device=x.device)[:, None]
-        std = torch.tensor(self.std, device=x.device)[:, None]
+        mean, std = self._scale(x.device)
         return (x - mean) / std, labels
+
+    def _scale(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The per-channel mean and std as ``(C, 1)`` tensors on ``device``, made once per device (every step
+        needs them)."""
+        cache = self.__dict__.setdefault("_scale_cache", {})
+        if device not in cache:
+            cache[device] = (
+                torch.tensor(self.mean, device=device)[:, None],
+                torch.tensor(self.std, device=device)[:, None],
+            )
+        return cache[device]
 
 
 class SequentialCIFAR10DataModule(SequenceData, CIFAR10DataModule):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import inspect
 import json
 import math
@@ -67,17 +68,19 @@ class RunRecord:
     def experiment(self) -> str:
         return self.config.get("experiment", self.path.parent.name)
 
+    @functools.cached_property
     def _finished(self) -> dict[str, Any]:
+        """``finished.json``, read once ({} for an unfinished run)."""
         path = self.path / FINISHED
         return json.loads(path.read_text()) if path.is_file() else {}
 
     def final_metric(self, name: str) -> float:
         """A metric of ``finished.json`` (NaN when absent: e.g. a run not tested after fit)."""
-        return float(self._finished().get("metrics", {}).get(name, math.nan))
+        return float(self._finished.get("metrics", {}).get(name, math.nan))
 
     def epochs_trained(self) -> float:
         """Training epochs: ``finished.json``'s count, else one past the last epoch logged."""
-        return float(self._finished().get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
+        return float(self._finished.get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
 
     def series(self, tag: str) -> list[float]:
         return [v for _, v in sorted(self.scalars.get(tag, []))]
