@@ -2,7 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mwa_lightning.models import VisionTransformer
+from mwa_lightning import early_signal
+
+early_signal.catch()  # before torch is imported: a warning signal during start-up is kept, not fatal
+
+from mwa_lightning.models import VisionTransformer  # noqa: E402
 
 COMMAND = "mwa-lightning"  # the console script (pyproject.toml); also ``python -m mwa_lightning``
 

@@ -99,6 +99,18 @@ class SignalAt(Callback):
             os.kill(os.getpid(), getattr(signal, self.signal_name))
 
 
+class SignalAtSetup(SignalAt):
+    """Send the signal once, while the trainer sets up: after start-up, before training starts."""
+
+    def __init__(self, marker: str, signal_name: str = "SIGUSR1"):
+        super().__init__(-1, -1, marker, signal_name)
+
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        if not self.marker.exists():
+            self.marker.write_text("sent")
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
 class PoisonOnRank(Callback):
     """Fill the classifier head with NaN on one process only, at a given batch of the first epoch."""
 

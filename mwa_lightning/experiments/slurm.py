@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from mwa_lightning import COMMAND
+from mwa_lightning.early_signal import WARNING_SIGNAL
 from mwa_lightning.experiments.runspec import RunSpec
 from mwa_lightning.experiments.study import Study, StudyError
 
@@ -130,7 +131,7 @@ def sbatch_script(name: str, commands_file: Path, n: int, args: argparse.Namespa
         "cpus-per-task": args.cpus_per_task,
         "mem-per-gpu": args.mem_per_gpu if args.gpus else None,
         "time": args.time,
-        "signal": f"USR1@{args.signal_seconds}",
+        "signal": f"{WARNING_SIGNAL.removeprefix('SIG')}@{args.signal_seconds}",
         "requeue": True,
         "open-mode": "append",
         "output": f"{args.log_dir}/%x_%A_%a.out",

@@ -30,6 +30,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from mwa_lightning import early_signal
 from mwa_lightning.training.callbacks import last_checkpoint_target
 from mwa_lightning.training.lightning_compat import at_last_batch
 from mwa_lightning.training.runs import CHECKPOINTS, LAST_CKPT
@@ -59,7 +60,9 @@ class RequeueOnSignal(Callback):
         requeue: run ``scontrol requeue`` when inside a SLURM job.
     """
 
-    def __init__(self, signal_name: str = "SIGUSR1", check_every_n_steps: int = 1, requeue: bool = True):
+    def __init__(
+        self, signal_name: str = early_signal.WARNING_SIGNAL, check_every_n_steps: int = 1, requeue: bool = True
+    ):
         self.signal_name = signal_name
         self.check_every_n_steps = max(1, check_every_n_steps)
         self.requeue = requeue
@@ -73,6 +76,9 @@ class RequeueOnSignal(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         signum = getattr(signal, self.signal_name)
         self._previous = signal.signal(signum, self._handler)
+        if early_signal.take(self.signal_name):  # arrived during start-up (checked after ours is installed)
+            rank_zero_info(f"{self.signal_name} arrived before training started: stopping at the first step")
+            self.received = True
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()

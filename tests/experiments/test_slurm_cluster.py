@@ -103,9 +103,9 @@ def test_the_warning_signal_requeues_the_task_which_resumes_mid_epoch_to_the_uni
     job = job_id(result)
     run = tmp_path / "logs" / "requeue" / "mwa" / "seed0"
     cluster.wait_for(lambda: "requeued SLURM job" in outputs(tmp_path), 180, "the task requeueing itself", every=2)
-    # SLURM 22.05 has sent the warning again within seconds of the restarted attempt's start (seen once in CI:
-    # the process was still importing, had no handler yet, and died of SIGUSR1): give the waiting attempt a
-    # longer limit, so that this test checks one signal, one requeue and one restart
+    # SLURM 22.05 has sent the warning within seconds of an attempt's start (the package keeps it: the attempt
+    # stops at its first step and requeues again): give the waiting attempt a longer limit, so that this test
+    # checks one signal, one requeue and one restart
     assert cluster.run("scontrol", "update", f"JobId={job}_0", "TimeLimit=10").returncode == 0
     cluster.wait_for(lambda: run_state(run) == "done", 420, f"{run} finishing after its requeue", every=3)
     wait_done(cluster, job, 60)

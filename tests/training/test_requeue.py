@@ -1,7 +1,10 @@
 """The scheduler's warning signal mid-epoch: checkpoint, requeue, stop; the same command resumes exactly."""
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import torch
 import yaml
@@ -113,3 +116,37 @@ def test_warning_signal_at_an_epochs_last_step_lets_it_validate_then_stops(tmp_p
     a, b = state(whole), state(cut)
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
+
+
+def test_a_warning_signal_before_training_starts_stops_at_the_first_step_and_resumes(tmp_path):
+    """SLURM has sent the warning within seconds of a job's start, before any handler of Lightning's or ours:
+    inside a SLURM job the package keeps it from import on, and the run acts on it at the first step boundary."""
+    whole, cut = folders(tmp_path)
+    assert fit(whole).returncode == 0
+    early = ["--trainer.callbacks+=tests.helpers.SignalAtSetup", f"--trainer.callbacks.marker={tmp_path / 'sent'}"]
+    env = {"PATH": f"{fake_scontrol(cut)}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "77"}
+    first = fit(cut, *early, env=env)
+    assert first.returncode == REQUEUED_EXIT_CODE, first.stderr[-3000:]
+    assert "SIGUSR1 arrived before training started" in first.stderr
+    assert "stopped on SIGUSR1 at epoch 0, step 1" in first.stderr
+    assert (cut / "scontrol.log").read_text().split() == ["requeue", "77"]
+    assert fit(cut, *early, env=env).returncode == 0  # the marker exists: no second signal
+    a, b = state(whole), state(cut)
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+
+
+def _import_then_signal(env):
+    code = (
+        "import os, signal, mwa_lightning.early_signal as e; os.kill(os.getpid(), signal.SIGUSR1); "
+        "print(e.take(), e.take())"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_package_keeps_a_warning_signal_only_inside_a_slurm_job():
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    inside = _import_then_signal({**base, "SLURM_JOB_ID": "5"})
+    assert inside.returncode == 0 and inside.stdout.split() == ["True", "False"], inside.stderr  # taken once
+    outside = _import_then_signal(base)
+    assert outside.returncode == -signal.SIGUSR1  # outside SLURM the default stands: the signal terminates
