@@ -75,6 +75,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "bench": ("mwa_lightning.bench.__main__", "side-by-side benchmarks of mixers, models and data paths"),
     "gpu-check": ("mwa_lightning.bench.gpucheck", "the first check on a CUDA GPU: training speed and memory"),
     "prepare": ("mwa_lightning.data.prepare", "turn an image-folder dataset into LitData chunks"),
+    "minirocket": ("mwa_lightning.experiments.minirocket", "the time-series reference, with a fit run's arguments"),
 }
 
 

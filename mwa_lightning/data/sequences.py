@@ -13,7 +13,9 @@ line's links, and with them a :class:`~mwa_lightning.models.sequence.SequenceTra
 - :class:`UCRDataModule`: a UCR/UEA set in the archive's ``.ts`` format (``<Name>_TRAIN.ts``, ``<Name>_TEST.ts``),
   from ``data_dir`` or from the copies that the ``aeon`` package ships (``pip install 'mwa-lightning[timeseries]'``).
   ``resample: k`` draws the k-th stratified resample of the official split (the UCR archive's protocol: each
-  class keeps its official training count). Sequences are zero-padded at the end (or cropped) to ``length``,
+  class keeps its official training count); ``resample: seed`` draws the run's seed's, so that each seed of a
+  study is one replicate (seed 0 the official split, seed k the k-th resample) and every variant of that seed
+  sees the same split. Sequences are zero-padded at the end (or cropped) to ``length``,
   by default to the next multiple of ``multiple_of`` (32: patch 4 and up to 3 wavelet levels), since the patch
   size times 2^m must divide the length.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from torch.utils.data import Dataset
 from mwa_lightning.data.base import InMemoryDataModule, Split, _batch_collate
 from mwa_lightning.data.cifar import CIFAR10DataModule
 from mwa_lightning.data.errors import DataError
+from mwa_lightning.training.rng import run_seed
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's convert("L")
 
@@ -186,7 +189,8 @@ class UCRDataModule(SequenceData, InMemoryDataModule):
     Args:
         name: the set, e.g. "ArrowHead", "OSULeaf", "ACSF1" (``<data_dir>/<name>/<name>_TRAIN.ts``).
         data_dir: the folder of the sets; None: the copies that the ``aeon`` package ships.
-        resample: 0 the official train/test split; k > 0 the k-th stratified resample of it.
+        resample: 0 the official train/test split; k > 0 the k-th stratified resample of it; "seed": the run's
+            seed's (``seed_everything``).
         length: pad (zeros at the end) or crop every series to this many steps; None: the next multiple of
             ``multiple_of``.
         multiple_of: what the default length is rounded up to.
@@ -197,7 +201,7 @@ class UCRDataModule(SequenceData, InMemoryDataModule):
         self,
         name: str = "ArrowHead",
         data_dir: str | Path | None = None,
-        resample: int = 0,
+        resample: int | Literal["seed"] = 0,
         length: int | None = None,
         multiple_of: int = 32,
         **kwargs: Any,
@@ -205,8 +209,10 @@ class UCRDataModule(SequenceData, InMemoryDataModule):
         kwargs.setdefault("batch_size", 16)
         super().__init__(**kwargs)
         self._check_sequence_options()
-        if resample < 0:
-            raise ValueError(f"resample={resample}; expected 0 (the official split) or a positive resample number")
+        if resample != "seed" and not (isinstance(resample, int) and resample >= 0):
+            raise ValueError(
+                f"resample={resample!r}; expected 0 (the official split), a positive resample number or 'seed'"
+            )
         if multiple_of < 1 or (length is not None and length < 1):
             raise ValueError(f"length={length}, multiple_of={multiple_of}: expected positive numbers")
         folder = Path(data_dir).expanduser() if data_dir is not None else aeon_data_folder()
@@ -260,7 +266,8 @@ class UCRDataModule(SequenceData, InMemoryDataModule):
 
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
         x_train, y_train, x_test, y_test, declared = self._read()
-        train_idx, test_idx = stratified_resample(y_train, y_test, self.resample)
+        resample = run_seed() if self.resample == "seed" else self.resample
+        train_idx, test_idx = stratified_resample(y_train, y_test, resample)
         pooled_x, pooled_y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
         index = {label: i for i, label in enumerate(declared)}
         unknown = sorted(set(pooled_y) - set(index))

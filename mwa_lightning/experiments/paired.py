@@ -1,11 +1,12 @@
 """A study's per-image test predictions, collected in one committed file, and its contrasts computed from it.
 
-``results/<study>/predictions.csv`` holds one row per test image: ``index``, ``label``, then one column per
-finished run, ``<variant>/seed<k>``, with the class that run predicted (from the run folder's
-``test_predictions.csv``). Everything the contrasts need is in it, so that the report recomputes them from the
-committed results alone, without ``logs/``. The contrasts (:mod:`mwa_lightning.experiments.stats`) go to
-``contrasts.md``, ``contrasts.csv`` and the forest plot ``contrasts.png`` beside it.
-"""
+``results/<study>/predictions.csv`` holds one row per test image: ``index``, ``label`` (or one ``label/seed<k>`` per
+seed where each seed has its own test split), then one column per finished run, ``<variant>/seed<k>``, with the class
+that run predicted (from the run folder's ``test_predictions.csv``). Everything the contrasts need is in it, so that the
+report recomputes them from the committed results alone, without ``logs/``. The contrasts
+(:mod:`mwa_lightning.experiments.stats`) go to ``contrasts.md``, ``contrasts.csv`` and the forest plot ``contrasts.png``
+beside it. A study with tasks (each its own data and test set) has one ``results/<study>/<task>/predictions.csv`` per
+task, and its contrasts are made within each task."""
 
 from __future__ import annotations
 
@@ -21,50 +22,87 @@ from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictio
 from mwa_lightning.training.runs import seed_run_name
 
 if TYPE_CHECKING:
+    from mwa_lightning.experiments.runspec import RunSpec
     from mwa_lightning.experiments.study import Study
 
 PREDICTIONS = "predictions.csv"
 
 
-def collect_predictions(study: Study) -> Path | None:
-    """Write ``<results>/predictions.csv`` from the finished runs' test predictions; None when no run has any."""
-    labels: np.ndarray | None = None
+def predictions_path(study: Study, task: str = "") -> Path:
+    """``results/<study>/predictions.csv``, or ``results/<study>/<task>/predictions.csv`` for a task's."""
+    return study.results_dir / task / PREDICTIONS if task else study.results_dir / PREDICTIONS
+
+
+def collect_predictions(study: Study) -> list[Path]:
+    """Write each task's ``predictions.csv`` from its finished runs' test predictions (one file without tasks;
+    none for a task without any).
+
+    Every run of a seed must have the same test labels (the same test images). When all seeds share them there is
+    one ``label`` column; when each seed has its own test split (a UCR set with ``resample: seed``, one replicate
+    per seed) there is one ``label/seed<k>`` column per seed, and row i is the i-th test series of each seed's
+    split."""
+    written = []
+    for task in study.tasks:
+        prefix = f"{task}/" if task else ""
+        runs = [r for r in study.runs() if r.variant.startswith(prefix)]
+        path = _collect(runs, prefix, predictions_path(study, task), f"{study.name}/{task}".rstrip("/"))
+        if path is not None:
+            written.append(path)
+    return written
+
+
+def _collect(runs: list[RunSpec], prefix: str, out: Path, where: str) -> Path | None:
+    labels: dict[int, np.ndarray] = {}
     columns: dict[str, np.ndarray] = {}
-    for run in study.runs():
+    for run in runs:
         path = run.folder / TEST_PREDICTIONS
         if run.state != "done" or not path.is_file():
             continue
         index, label, prediction = read_test_predictions(path)
         if not np.array_equal(index, np.arange(len(index))):
             raise ValueError(f"{path}: expected one row per test image in order, 0..{len(index) - 1}")
-        if labels is None:
-            labels = label
-        elif not np.array_equal(labels, label):
-            raise ValueError(f"{path}: its test labels differ from the other runs': not the same test images")
-        columns[f"{run.variant}/{seed_run_name(run.seed)}"] = prediction
-    if labels is None:
+        known = labels.setdefault(run.seed, label)
+        if not np.array_equal(known, label):
+            raise ValueError(f"{path}: its test labels differ from seed {run.seed}'s other runs': not the same images")
+        columns[f"{run.variant.removeprefix(prefix)}/{seed_run_name(run.seed)}"] = prediction
+    if not labels:
         return None
-    out = study.results_dir / PREDICTIONS
+    sizes = sorted({len(v) for v in labels.values()})
+    if len(sizes) != 1:
+        raise ValueError(f"{where}: the seeds' test splits differ in size: {sizes}")
+    seeds = sorted(labels)
+    shared = all(np.array_equal(labels[seeds[0]], labels[k]) for k in seeds)
+    label_names = ["label"] if shared else [f"label/{seed_run_name(k)}" for k in seeds]
+    label_columns = [labels[seeds[0]]] if shared else [labels[k] for k in seeds]
     out.parent.mkdir(parents=True, exist_ok=True)
     names = sorted(columns)
     with out.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["index", "label", *names])
-        table = np.stack([np.arange(len(labels)), labels, *(columns[n] for n in names)], 1)
+        writer.writerow(["index", *label_names, *names])
+        table = np.stack([np.arange(sizes[0]), *label_columns, *(columns[n] for n in names)], 1)
         writer.writerows(table.tolist())
     return out
 
 
-def read_predictions(path: Path) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
-    """(labels, ``{variant: {seed: correct}}``) from a ``predictions.csv``."""
+def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[int, np.ndarray]]]:
+    """(``{seed: labels}``, ``{variant: {seed: correct}}``) from a ``predictions.csv`` (one shared ``label``
+    column, or one ``label/seed<k>`` per seed)."""
     with path.open() as f:
         header = next(csv.reader(f))
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    labels = data[:, 1]
+    shared = header[1] == "label"
+    per_seed = {
+        int(name.removeprefix("label/seed")): data[:, j] for j, name in enumerate(header) if name.startswith("label/")
+    }
+    labels: dict[int, np.ndarray] = {}
     correct: dict[str, dict[int, np.ndarray]] = {}
-    for j, name in enumerate(header[2:], start=2):
+    for j, name in enumerate(header[1:], start=1):
+        if name == "label" or name.startswith("label/"):
+            continue
         variant, _, run = name.rpartition("/")
-        correct.setdefault(variant, {})[int(run.removeprefix("seed"))] = data[:, j] == labels
+        seed = int(run.removeprefix("seed"))
+        labels[seed] = data[:, 1] if shared else per_seed[seed]
+        correct.setdefault(variant, {})[seed] = data[:, j] == labels[seed]
     return labels, correct
 
 
@@ -114,11 +152,15 @@ def plot_contrasts(results: list[ContrastResult], path: Path, title: str) -> Non
 
 
 def write_contrasts(study: Study, predictions: Path | None = None) -> list[ContrastResult]:
-    """Compute the study's contrasts from its ``predictions.csv``; write ``contrasts.{md,csv,png}``."""
-    predictions = predictions or study.results_dir / PREDICTIONS
-    if not study.contrasts or not predictions.is_file():
+    """Compute the study's contrasts from its ``predictions.csv`` (each task's); write ``contrasts.{md,csv,png}``."""
+    if not study.contrasts:
         return []
-    _, correct = read_predictions(predictions)
+    correct: dict[str, dict[int, np.ndarray]] = {}
+    for task in study.tasks:
+        path = predictions if predictions is not None and not task else predictions_path(study, task)
+        if path.is_file():
+            prefix = f"{task}/" if task else ""
+            correct |= {f"{prefix}{v}": c for v, c in read_predictions(path)[1].items()}
     ready = {n: c for n, c in study.contrasts.items() if all(v in correct for v in contrast_variants(c))}
     if not ready:
         return []

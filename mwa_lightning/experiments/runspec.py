@@ -14,7 +14,9 @@ from pathlib import Path
 from mwa_lightning import COMMAND
 from mwa_lightning.training.runs import LOGS, run_state, seed_run_name
 
-FIT = (COMMAND, "fit")  # how a run's command is shown (and written into reports and command files)
+FIT = "fit"  # a run's command: ``mwa-lightning fit``, or a reference's (e.g. ``minirocket``) that takes the same args
+MINIROCKET = "minirocket"  # the non-deep time-series reference (mwa_lightning.experiments.minirocket)
+RUN_COMMANDS = (FIT, MINIROCKET)  # what a study variant's ``command`` may be
 IDENTITY_KEYS = ("experiment", "run", "seed_everything")  # set here for every run, never by a config or study
 
 
@@ -29,6 +31,8 @@ class RunSpec:
             overrides), without the identity arguments.
         logs: the folder of run folders.
         variant: the study variant the run belongs to (``""`` outside a study).
+        command: what runs it, ``mwa-lightning <command> <args>``: ``fit``, or a reference model's tool that takes
+            the same arguments and writes the same run folder (``minirocket``).
     """
 
     experiment: str
@@ -36,6 +40,7 @@ class RunSpec:
     config_args: tuple[str, ...]
     logs: Path = Path(LOGS)
     variant: str = field(default="", compare=False)
+    command: str = FIT
 
     @property
     def name(self) -> str:
@@ -61,4 +66,8 @@ class RunSpec:
 
     def shell(self, extra: tuple[str, ...] | list[str] = ()) -> str:
         """The command as a user would type it."""
-        return shlex.join([*FIT, *self.args, *extra])
+        return shlex.join([COMMAND, self.command, *self.args, *extra])
+
+    def argv(self, python: str) -> list[str]:
+        """The command as this machine's ``python`` runs it."""
+        return [python, "-m", "mwa_lightning", self.command, *self.args]

@@ -66,7 +66,7 @@ def array_command(run: RunSpec, gpus: int, nodes: int, tasks_per_node: int | Non
     extra = ["--config", str(overlay_path()), "--trainer.devices", str(devices), "--trainer.num_nodes", str(nodes)]
     if not gpus:
         extra += ["--trainer.accelerator", "cpu"]
-    return shlex.join([sys.executable, "-m", "mwa_lightning", "fit", *run.args, *extra])
+    return shlex.join([*run.argv(sys.executable), *extra])
 
 
 def cluster_summary() -> str:

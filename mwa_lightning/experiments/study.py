@@ -10,16 +10,19 @@ A study file names a base experiment config, named variants (each a set of comma
     data_dir: data                       # optional: --data.init_args.data_dir for every run
     args:                                # optional: overrides for every run
       trainer.max_epochs: 15
-    tasks:                               # optional: crossed with the variants, giving <task>/<variant>
+    tasks:                               # optional: crossed with the variants, giving <task>/<variant>;
+                                         # each task its own test set: contrasts are made within each task
       two-scale: {data: configs/...}
-    variants:
+    variants:                            # or variants_from: <another study file> (its variants and contrasts)
       mwa: {}
       mwa-no-skips: {model.mixer.init_args.skips: false}
       attention: {model.mixer: configs/shared/mixer/attention.yaml}
       ddp: {config: configs/overlays/ddp.yaml}
+      minirocket: {command: minirocket}  # a reference model's tool instead of fit (time series)
 
-Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command,
-printed before it starts, with a fixed
+Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command
+(or, for a variant with ``command: minirocket``, the reference's ``mwa-lightning minirocket ...`` with the same
+arguments), printed before it starts, with a fixed
 folder ``logs/<study>/<variant>/seed<k>/`` (``--experiment <study>/<variant> --run seed<k>``) and one seed
 (``--seed_everything k``) for model initialisation, data order and augmentation. A finished run is skipped;
 an unfinished one resumes from its ``last.ckpt`` (the command line does that on its own), so running the
@@ -68,7 +71,7 @@ from typing import Any
 import yaml
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.runspec import IDENTITY_KEYS, RunSpec
+from mwa_lightning.experiments.runspec import FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import FOLDER_NAME_RULE, LOGS, STATES, is_folder_name
 
@@ -85,6 +88,7 @@ STUDY_KEYS = {
     "protocol",
     "contrasts",
     "test_images",
+    "variants_from",
 }
 PROTOCOLS = ("test-once",)
 DEFAULT_RESULTS = "results"
@@ -122,10 +126,21 @@ def override_args(overrides: dict[str, Any] | None, where: str) -> list[str]:
     return args
 
 
-def parse_contrasts(spec: Any, variants: dict[str, list[str]], path: Path) -> dict[str, Contrast]:
-    """``{name: [a, b]}`` (a - b) or ``{name: [[a, b], [c, d]]}`` ((a - b) - (c - d)); every name a variant."""
+def parse_contrasts(
+    spec: Any, variants: dict[str, list[str]], path: Path, tasks: Sequence[str] = ("",)
+) -> dict[str, Contrast]:
+    """``{name: [a, b]}`` (a - b) or ``{name: [[a, b], [c, d]]}`` ((a - b) - (c - d)); every name a variant.
+    With tasks, the names are the variants within a task and each contrast is made in every task, as
+    ``<task>/<name>`` (each task has its own test set)."""
     if spec is None:
         return {}
+    if any(tasks):
+        per_task: dict[str, Contrast] = {}
+        for task in tasks:
+            within = {v.removeprefix(f"{task}/"): a for v, a in variants.items() if v.startswith(f"{task}/")}
+            for name, contrast in parse_contrasts(spec, within, path).items():
+                per_task[f"{task}/{name}"] = _in_task(contrast, task)
+        return per_task
     if not isinstance(spec, dict):
         raise StudyError(f"{path}: contrasts must map names to [a, b] or [[a, b], [c, d]]")
     contrasts: dict[str, Contrast] = {}
@@ -150,6 +165,12 @@ def parse_contrasts(spec: Any, variants: dict[str, list[str]], path: Path) -> di
     return contrasts
 
 
+def _in_task(contrast: Contrast, task: str) -> Contrast:
+    if isinstance(contrast[0], str):
+        return (f"{task}/{contrast[0]}", f"{task}/{contrast[1]}")
+    return (_in_task(contrast[0], task), _in_task(contrast[1], task))  # type: ignore[return-value]
+
+
 @dataclass
 class Study:
     """A parsed study file."""
@@ -165,6 +186,8 @@ class Study:
     protocol: str | None = None
     contrasts: dict[str, Contrast] = field(default_factory=dict)
     test_images: int | None = None
+    commands: dict[str, str] = field(default_factory=dict)  # variant -> its run command when not ``fit``
+    tasks: list[str] = field(default_factory=lambda: [""])  # each task its own data (test set); "" without tasks
 
     @classmethod
     def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
@@ -178,6 +201,14 @@ class Study:
         unknown = sorted(set(spec) - STUDY_KEYS)
         if unknown:
             raise StudyError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {sorted(STUDY_KEYS)}")
+        if "variants_from" in spec:  # another study's variants and contrasts, written once
+            other = Path(spec["variants_from"])
+            if not other.is_file():
+                raise StudyError(f"{path}: variants_from: no study file {other} (paths are relative to {Path.cwd()})")
+            theirs = yaml.safe_load(other.read_text()) or {}
+            for key in ("variants", "contrasts"):
+                if key in theirs:
+                    spec.setdefault(key, theirs[key])
         for key in ("base", "seeds", "variants"):
             if key not in spec:
                 raise StudyError(f"{path}: missing key {key!r}")
@@ -207,7 +238,7 @@ class Study:
         tasks_spec = spec.get("tasks") or {"": None}
         if not isinstance(tasks_spec, dict):
             raise StudyError(f"{path}: tasks must be a mapping of names to overrides")
-        variants = {}
+        variants, commands = {}, {}
         for task, task_overrides in tasks_spec.items():
             task_args = override_args(task_overrides, f"{path}: tasks.{task}")
             for name, overrides in variants_spec.items():
@@ -215,8 +246,16 @@ class Study:
                 for part in full.split("/"):
                     if not is_folder_name(part):
                         raise StudyError(f"{path}: variant name {full!r}: use {FOLDER_NAME_RULE}")
+                overrides = dict(overrides or {}) if isinstance(overrides, dict) else overrides
+                command = overrides.pop("command", FIT) if isinstance(overrides, dict) else FIT
+                if command not in RUN_COMMANDS:
+                    raise StudyError(
+                        f"{path}: variants.{name}.command={command!r}; expected one of {', '.join(RUN_COMMANDS)}"
+                    )
                 variants[full] = task_args + override_args(overrides, f"{path}: variants.{name}")
-        contrasts = parse_contrasts(spec.get("contrasts"), variants, path)
+                commands[full] = command
+        tasks = [str(t) for t in tasks_spec]
+        contrasts = parse_contrasts(spec.get("contrasts"), variants, path, tasks)
         if contrasts and protocol != "test-once":
             raise StudyError(f"{path}: contrasts need per-image test predictions: set protocol: test-once")
         test_images = spec.get("test_images")
@@ -234,12 +273,15 @@ class Study:
             protocol=protocol,
             contrasts=contrasts,
             test_images=test_images,
+            commands=commands,
+            tasks=tasks,
         )
 
     def run(self, variant: str, seed: int) -> RunSpec:
         """The run of ``variant`` with ``seed``."""
         config_args = ("--config", str(self.base), *self.common, *self.variants[variant])
-        return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant)
+        command = self.commands.get(variant, FIT)
+        return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant, command=command)
 
     def runs(self) -> list[RunSpec]:
         """Every run, seed by seed."""
@@ -307,7 +349,7 @@ def execute(study: Study, python: str = sys.executable) -> list[RunSpec]:
         note = " (resuming from its last.ckpt)" if state == "partial" else ""
         print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
         t0 = time.perf_counter()
-        result = subprocess.run([python, "-m", "mwa_lightning", "fit", *run.args], check=False)
+        result = subprocess.run(run.argv(python), check=False)
         took = time.perf_counter() - t0
         if result.returncode != 0 or run.state != "done":
             print(f"[{i}/{len(runs)}] FAILED (exit {result.returncode}) after {took:.0f} s: {run.folder}", flush=True)
@@ -327,8 +369,9 @@ def write_report(study: Study) -> list[dict[str, Any]]:
     if (study.logs / study.name).is_dir():
         rows = report(study.logs / study.name, study.results_dir, strip_prefix=f"{study.name}/")
         print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
-        if study.protocol == "test-once" and collect_predictions(study):
-            print(f"wrote {study.results_dir}/predictions.csv")
+        if study.protocol == "test-once":
+            for path in collect_predictions(study):
+                print(f"wrote {path}")
     results = write_contrasts(study)
     if results:
         print(f"wrote {study.results_dir}/contrasts.md, contrasts.csv, contrasts.png ({len(results)} contrasts)")

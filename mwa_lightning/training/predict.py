@@ -139,12 +139,18 @@ class TestPredictions(Callback):
         if not trainer.is_global_zero or not log_dir:
             return
         table = shard[shard[:, 0].argsort()]
-        path = Path(log_dir) / TEST_PREDICTIONS
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(TEST_COLUMNS)
-            writer.writerows(table.tolist())
+        path = write_test_predictions(Path(log_dir), table.tolist())
         rank_zero_info(f"wrote {len(table)} test predictions to {path}")
+
+
+def write_test_predictions(run_dir: Path, rows: list[list[int]]) -> Path:
+    """``<run_dir>/test_predictions.csv`` from ``[index, label, prediction]`` rows in image order."""
+    path = run_dir / TEST_PREDICTIONS
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(TEST_COLUMNS)
+        writer.writerows(rows)
+    return path
 
 
 def read_test_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -70,7 +70,12 @@ def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
 def mark_finished(run_dir: Path, trainer: L.Trainer, metrics: dict[str, float] | None = None) -> Path:
     """Write ``finished.json``: epochs and steps trained and the final logged metrics (or ``metrics``)."""
     metrics = scalar_metrics(trainer) if metrics is None else metrics
-    info = {"epochs": trainer.current_epoch, "global_step": trainer.global_step, "metrics": metrics}
+    return write_finished(run_dir, trainer.current_epoch, trainer.global_step, metrics)
+
+
+def write_finished(run_dir: Path, epochs: int, global_step: int, metrics: dict[str, float]) -> Path:
+    """``finished.json``: the mark of a run that ended (what the study runner and the report read)."""
+    info = {"epochs": epochs, "global_step": global_step, "metrics": metrics}
     path = run_dir / FINISHED
     path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return path

@@ -61,6 +61,20 @@ def test_a_stratified_resample_keeps_each_classs_training_count():
     assert not np.array_equal(tr, tr0) and np.array_equal(tr, stratified_resample(train, test, 3)[0])
 
 
+def test_resample_seed_draws_the_runs_seeds_resample(monkeypatch):
+    """One replicate per seed: seed 0 the official split, seed k the k-th stratified resample."""
+    by_seed = {}
+    for seed in (0, 2):
+        monkeypatch.setenv("PL_GLOBAL_SEED", str(seed))  # what seed_everything sets
+        by_seed[seed] = UCRDataModule("ArrowHead", resample="seed").load_split("test")
+    for seed in (0, 2):
+        x, y = UCRDataModule("ArrowHead", resample=seed).load_split("test")
+        assert torch.equal(x, by_seed[seed][0]) and torch.equal(y, by_seed[seed][1])
+    assert not torch.equal(by_seed[0][0], by_seed[2][0])
+    with pytest.raises(ValueError, match=r"resample='sed'; expected 0 .* or 'seed'"):
+        UCRDataModule("ArrowHead", resample="sed")
+
+
 def test_ucr_series_are_padded_to_the_stated_multiple_and_labelled_in_header_order():
     dm = UCRDataModule("ArrowHead", val_size=6)
     assert dm.raw_length == 251 and dm.seq_len == 256 and dm.num_classes == 3 and dm.in_chans == 1

@@ -117,7 +117,7 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
     assert result.returncode == 0, result.stderr[-3000:]
     results = tmp_path / "results" / "fair"
     labels, correct = read_predictions(results / PREDICTIONS)
-    assert len(labels) == NUM_TEST and set(correct) == {"mwa", "gfn"} and set(correct["mwa"]) == {0, 1}
+    assert len(labels[0]) == NUM_TEST and set(correct) == {"mwa", "gfn"} and set(correct["mwa"]) == {0, 1}
     first = (results / "contrasts.md").read_text()
     assert "mwa-vs-gfn" in first and (results / "contrasts.png").stat().st_size > 5_000
     # without logs/: the same contrasts from the committed predictions alone

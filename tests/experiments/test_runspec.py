@@ -4,7 +4,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from mwa_lightning.experiments.runspec import FIT, RunSpec
+from mwa_lightning import COMMAND
+from mwa_lightning.experiments.runspec import FIT, MINIROCKET, RunSpec
 from mwa_lightning.experiments.slurm import array_command, experiment_tasks
 
 
@@ -15,7 +16,10 @@ def test_folder_and_command_name_the_same_run():
     assert args[:2] == ["--config", "base.yaml"]
     assert args[args.index("--experiment") + 1] == "study/mwa" and args[args.index("--run") + 1] == "seed2"
     assert args[args.index("--seed_everything") + 1] == "2"
-    assert shlex.split(run.shell()) == [*FIT, *args]
+    assert shlex.split(run.shell()) == [COMMAND, FIT, *args]
+    assert run.argv("py") == ["py", "-m", "mwa_lightning", FIT, *args]
+    reference = RunSpec("study/minirocket", 2, ("--config", "base.yaml"), command=MINIROCKET)
+    assert reference.argv("py") == ["py", "-m", "mwa_lightning", MINIROCKET, *reference.args]
 
 
 def test_another_logs_folder_reaches_the_logger():

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from mwa_lightning.experiments.study import Study, main
+from mwa_lightning.experiments.study import Study, StudyError, main
 from tests.helpers import ROOT, run_cli, tiny_config
 
 SEEDS = [0, 1]
@@ -146,6 +146,22 @@ def test_tasks_cross_the_variants(tmp_path, monkeypatch):
     assert study.runs()[0].folder == Path("logs/crossed/t1/a/seed0")
 
 
+def test_variants_from_takes_another_studys_variants_and_contrasts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    variants = {"a": {}, "b": {"model.lr": 0.01}}
+    first = write_study(tmp_path, "first", variants, protocol="test-once", contrasts={"a-vs-b": ["a", "b"]})
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        yaml.safe_dump({"base": "tiny.yaml", "seeds": [3], "protocol": "test-once", "variants_from": first.name})
+    )
+    study = Study.load(second)
+    assert study.variants == Study.load(first).variants and study.contrasts == {"a-vs-b": ("a", "b")}
+    assert study.name == "second" and study.seeds == [3]
+    second.write_text(yaml.safe_dump({"base": "tiny.yaml", "seeds": [3], "variants_from": "nope.yaml"}))
+    with pytest.raises(StudyError, match=r"variants_from: no study file nope\.yaml"):
+        Study.load(second)
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
@@ -213,6 +229,8 @@ def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_fi
     # a variant that swaps the mixer gets exactly the shared file's options and its own overrides of them, none
     # carried over from the base's mixer
     spec = yaml.safe_load(path.read_text())
+    if "variants_from" in spec:
+        spec = yaml.safe_load((ROOT / spec["variants_from"]).read_text())
     for name, overrides in spec["variants"].items():
         shared = (overrides or {}).get("model.mixer")
         if not shared:
