@@ -304,8 +304,12 @@ def report(root: Path, out: Path | None = None, strip_prefix: str = "") -> list[
     runs = find_runs(root)
     if not runs:
         raise FileNotFoundError(f"no runs under {root}: expected folders with config.yaml and TensorBoard events")
+    return report_runs(runs, out or root, strip_prefix)
+
+
+def report_runs(runs: list[RunRecord], out: Path, strip_prefix: str = "") -> list[dict[str, Any]]:
+    """Write report.md, report.csv and curves.png of ``runs`` to ``out``; return the rows."""
     rows = summarize(runs, strip_prefix)
-    out = out or root
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(markdown(rows))
     write_csv(out / "report.csv", rows, quiet=True)

@@ -19,6 +19,7 @@ A study file names a base experiment config, named variants (each a set of comma
       attention: {model.mixer: configs/shared/mixer/attention.yaml}
       ddp: {config: configs/overlays/ddp.yaml}
       minirocket: {command: minirocket}  # a reference model's tool instead of fit (time series)
+      gfn+local: {same_as: mixer-x-local/gfn+local}  # that study's runs (a file beside this one), not rerun
 
 Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command
 (or, for a variant with ``command: minirocket``, the reference's ``mwa-lightning minirocket ...`` with the same
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -165,6 +167,23 @@ def parse_contrasts(
     return contrasts
 
 
+def resolve_alias(path: Path, name: str, same_as: Any, data_dir: str | Path | None) -> tuple[Study, str]:
+    """``same_as: <study>/<variant>``: that study (a file beside this one) and its variant, checked."""
+    where = f"{path}: variants.{name}.same_as={same_as!r}"
+    other_name, _, variant = str(same_as).partition("/")
+    other_path = path.parent / f"{other_name}.yaml"
+    if not variant or not other_path.is_file():
+        raise StudyError(f"{where}: expected <study>/<variant> with the study file {other_path} beside this one")
+    if other_path.resolve() == path.resolve():
+        raise StudyError(f"{where}: a study cannot reuse its own runs")
+    other = Study.load(other_path, data_dir)
+    if variant not in other.variants or variant in other.aliases:
+        raise StudyError(
+            f"{where}: {other_path} has no own variant {variant!r}; its variants: {', '.join(other.variants)}"
+        )
+    return other, variant
+
+
 def _in_task(contrast: Contrast, task: str) -> Contrast:
     if isinstance(contrast[0], str):
         return (f"{task}/{contrast[0]}", f"{task}/{contrast[1]}")
@@ -188,6 +207,7 @@ class Study:
     test_images: int | None = None
     commands: dict[str, str] = field(default_factory=dict)  # variant -> its run command when not ``fit``
     tasks: list[str] = field(default_factory=lambda: [""])  # each task its own data (test set); "" without tasks
+    aliases: dict[str, tuple[Study, str]] = field(default_factory=dict)  # variant -> (study, variant) it reuses
 
     @classmethod
     def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
@@ -238,7 +258,7 @@ class Study:
         tasks_spec = spec.get("tasks") or {"": None}
         if not isinstance(tasks_spec, dict):
             raise StudyError(f"{path}: tasks must be a mapping of names to overrides")
-        variants, commands = {}, {}
+        variants, commands, aliases = {}, {}, {}
         for task, task_overrides in tasks_spec.items():
             task_args = override_args(task_overrides, f"{path}: tasks.{task}")
             for name, overrides in variants_spec.items():
@@ -247,6 +267,13 @@ class Study:
                     if not is_folder_name(part):
                         raise StudyError(f"{path}: variant name {full!r}: use {FOLDER_NAME_RULE}")
                 overrides = dict(overrides or {}) if isinstance(overrides, dict) else overrides
+                if isinstance(overrides, dict) and "same_as" in overrides:
+                    same_as = overrides.pop("same_as")
+                    if overrides or task:
+                        raise StudyError(f"{path}: variants.{name}.same_as stands alone (no other keys, no tasks)")
+                    aliases[full] = resolve_alias(path, name, same_as, data_dir)
+                    variants[full] = list(aliases[full][0].variants[aliases[full][1]])
+                    continue
                 command = overrides.pop("command", FIT) if isinstance(overrides, dict) else FIT
                 if command not in RUN_COMMANDS:
                     raise StudyError(
@@ -254,6 +281,12 @@ class Study:
                     )
                 variants[full] = task_args + override_args(overrides, f"{path}: variants.{name}")
                 commands[full] = command
+        for variant, (other, _) in aliases.items():
+            if other.protocol != protocol:
+                raise StudyError(
+                    f"{path}: variant {variant!r} reuses a run of {other.path}, whose protocol ({other.protocol}) "
+                    f"is not this study's ({protocol})"
+                )
         tasks = [str(t) for t in tasks_spec]
         contrasts = parse_contrasts(spec.get("contrasts"), variants, path, tasks)
         if contrasts and protocol != "test-once":
@@ -275,11 +308,15 @@ class Study:
             test_images=test_images,
             commands=commands,
             tasks=tasks,
+            aliases=aliases,
         )
 
     def run(self, variant: str, seed: int) -> RunSpec:
         """The run of ``variant`` with ``seed``."""
         config_args = ("--config", str(self.base), *self.common, *self.variants[variant])
+        if variant in self.aliases:  # another study's run, under this study's variant name
+            other, name = self.aliases[variant]
+            return dataclasses.replace(other.run(name, seed), variant=variant)
         command = self.commands.get(variant, FIT)
         return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant, command=command)
 
@@ -363,11 +400,19 @@ def write_report(study: Study) -> list[dict[str, Any]]:
     """The report from the run folders (when there are any), then the contrasts from the per-image predictions
     (collected from the run folders into ``predictions.csv``, or, without run folders, the committed file)."""
     from mwa_lightning.experiments.paired import collect_predictions, write_contrasts
-    from mwa_lightning.experiments.report import report
+    from mwa_lightning.experiments.report import find_runs, report_runs
 
     rows: list[dict[str, Any]] = []
-    if (study.logs / study.name).is_dir():
-        rows = report(study.logs / study.name, study.results_dir, strip_prefix=f"{study.name}/")
+    own = study.logs / study.name
+    runs = find_runs(own) if own.is_dir() else []
+    for variant in study.aliases:  # another study's runs, reported under this study's variant name
+        for seed in study.seeds:
+            folder = study.run(variant, seed).folder
+            for record in find_runs(folder) if folder.is_dir() else []:
+                record.config = {**record.config, "experiment": f"{study.name}/{variant}"}
+                runs.append(record)
+    if runs:
+        rows = report_runs(runs, study.results_dir, strip_prefix=f"{study.name}/")
         print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
         if study.protocol == "test-once":
             for path in collect_predictions(study):

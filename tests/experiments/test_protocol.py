@@ -125,3 +125,51 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
     study.logs = tmp_path / "nowhere"
     (results / "contrasts.md").unlink()
     assert write_contrasts(study) and (results / "contrasts.md").read_text() == first
+    # a second study reuses the first one's gfn runs (same_as) instead of training them again
+    spec = yaml.safe_load(path.read_text())
+    spec["variants"] = {"m2": {"model.mixer.init_args.levels": 2}, "gfn": {"same_as": "fair/gfn"}}
+    spec["contrasts"] = {"m2-vs-gfn": ["m2", "gfn"]}
+    reuse = tmp_path / "reuse.yaml"
+    reuse.write_text(yaml.safe_dump(spec, sort_keys=False))
+    second = Study.load(reuse)
+    assert second.run("gfn", 1).folder == tmp_path / "logs" / "fair" / "gfn" / "seed1"
+    result = run_cli("study", str(reuse), cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("done, skipped: ") == 2 and "fair/gfn/seed0" in result.stdout
+    assert not (tmp_path / "logs" / "reuse" / "gfn").exists()
+    reused = read_predictions(tmp_path / "results" / "reuse" / PREDICTIONS)[1]
+    assert set(reused) == {"m2", "gfn"} and all(np.array_equal(reused["gfn"][k], correct["gfn"][k]) for k in (0, 1))
+    report = (tmp_path / "results" / "reuse" / "report.md").read_text()
+    assert "| gfn |" in report and "m2-vs-gfn" in (tmp_path / "results" / "reuse" / "contrasts.md").read_text()
+    spec["variants"]["gfn"] = {"same_as": "fair/nope"}
+    reuse.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(StudyError, match=r"has no own variant 'nope'; its variants: mwa, gfn"):
+        Study.load(reuse)
+
+
+def committed_contrasts():
+    """The committed studies that have contrasts results: (study file, its results folder)."""
+    found = []
+    for path in sorted((ROOT / "configs" / "studies").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        results = ROOT / spec.get("results", "results") / path.stem
+        if (results / "contrasts.csv").is_file():
+            found.append(pytest.param(path, results, id=path.stem))
+    return found
+
+
+@pytest.mark.parametrize("path,results", committed_contrasts())
+def test_a_committed_studys_contrasts_follow_from_its_committed_predictions(path, results, tmp_path, monkeypatch):
+    """Recompute the contrasts of every committed study from its committed predictions.csv file(s) alone: the
+    published numbers are what the statistics give, nothing edited by hand."""
+    import shutil
+
+    monkeypatch.chdir(ROOT)
+    study = Study.load(path.relative_to(ROOT))
+    study.logs, study.results = tmp_path / "no-logs", tmp_path
+    for predictions in results.rglob(PREDICTIONS):
+        target = tmp_path / study.name / predictions.relative_to(results)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(predictions, target)
+    assert write_contrasts(study)
+    assert (tmp_path / study.name / "contrasts.csv").read_text() == (results / "contrasts.csv").read_text()
