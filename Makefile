@@ -29,7 +29,7 @@ DATA_DIR ?=
 ARGS ?=
 DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
-STUDY ?= cifar10-small
+STUDY ?= mixer-x-local
 
 .PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study gpu-check
 

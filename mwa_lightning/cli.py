@@ -18,7 +18,7 @@
 - an error before the first training step (a bad option, missing data) is one line, and leaves no run folder.
 
 ``mwa-lightning TOOL ...`` runs one of :data:`TOOLS` (each also ``python -m <its module>``), e.g.
-``mwa-lightning study configs/studies/cifar10-small.yaml --dry-run``; ``mwa-lightning --help`` lists them.
+``mwa-lightning study configs/studies/mixer-x-local.yaml --dry-run``; ``mwa-lightning --help`` lists them.
 """
 
 from __future__ import annotations

@@ -427,7 +427,7 @@ def write_report(study: Study) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"{COMMAND} study", description=__doc__.split("\n")[0])
-    parser.add_argument("study", type=Path, help="the study file, e.g. configs/studies/cifar10-small.yaml")
+    parser.add_argument("study", type=Path, help="the study file, e.g. configs/studies/mixer-x-local.yaml")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="list the runs and their state; run nothing")
     mode.add_argument("--print-commands", action="store_true", help="print one command per run, one per line")
