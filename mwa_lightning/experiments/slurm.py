@@ -39,7 +39,7 @@ import yaml
 from mwa_lightning import COMMAND
 from mwa_lightning.early_signal import WARNING_SIGNAL
 from mwa_lightning.experiments.runspec import RunSpec
-from mwa_lightning.experiments.study import Study, StudyError
+from mwa_lightning.experiments.study import Study, StudyError, refuse_stale, stale_runs
 
 OVERLAY = "configs/overlays/slurm.yaml"
 REPOSITORY = Path(__file__).resolve().parents[2]  # mwa_lightning/experiments/slurm.py -> the repository
@@ -99,6 +99,7 @@ def submit(script_file: Path, args: argparse.Namespace) -> int:
 
 def study_tasks(path: Path, data_dir: str | None) -> tuple[str, list[RunSpec]]:
     study = Study.load(path, data_dir=data_dir)
+    refuse_stale(study, stale_runs(study))
     return study.name, study.runs()
 
 

@@ -31,7 +31,9 @@ study again after a crash or a kill continues where it stopped and never counts 
 seed (every variant's seed 0 first), so a study stopped early still compares every variant.
 
 Everything is checked before the first run starts: unknown keys in the study file, a missing base config,
-and every variant's command line (parsed as the run would parse it).
+every variant's command line (parsed as the run would parse it), and every started run folder's ``config.yaml``
+against what the study file now gives its variant (:func:`stale_runs`: a run trained with other settings is
+refused by name, not skipped as done).
 
 The fair-comparison protocol (``protocol: test-once``): every run selects on a validation split carved from
 the training images (``data.init_args.val_size`` > 0, a fixed ``split_seed``; a variant without one is refused),
@@ -75,7 +77,7 @@ import yaml
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.runspec import FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
-from mwa_lightning.training.runs import FOLDER_NAME_RULE, LOGS, STATES, is_folder_name
+from mwa_lightning.training.runs import CONFIG_FILE, FOLDER_NAME_RULE, LOGS, STATES, flatten, is_folder_name
 
 STUDY_KEYS = {
     "base",
@@ -94,6 +96,7 @@ STUDY_KEYS = {
 }
 PROTOCOLS = ("test-once",)
 DEFAULT_RESULTS = "results"
+STALE = "stale"  # --dry-run's state of a run folder trained with another config (stale_runs)
 
 
 class StudyError(ValueError):
@@ -329,12 +332,36 @@ class Study:
         return self.results / self.name
 
 
-def check_variants(study: Study) -> None:
-    """Parse every variant's command line as the run would (no run starts); raise naming a rejected one. Under the
-    ``test-once`` protocol, refuse a variant that would validate on the test split (``val_size: 0``)."""
+# The keys of a resolved config that :func:`stale_runs` does not compare: those that differ between the runs of
+# one variant (the seed, the run's name) or that ``--print_config`` leaves to the run (the logger's folder names),
+# and where and on how many processes the run trained, which the machine decides (``mwa-lightning slurm`` sets
+# them for a cluster, so a study run there and continued here is still the same study).
+NOT_COMPARED = (
+    "seed_everything",
+    "run",
+    "ckpt_path",
+    "trainer.logger.init_args.name",
+    "trainer.logger.init_args.version",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.plugins",
+)
+
+
+def _not_compared(key: str) -> bool:
+    return any(key == name or key.startswith(f"{name}.") for name in NOT_COMPARED)
+
+
+def check_variants(study: Study, variants: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Parse every variant's command line (or those of ``variants``) as the run would (no run starts); raise naming
+    a rejected one. Under the ``test-once`` protocol, refuse a variant that would validate on the test split
+    (``val_size: 0``). Returns each variant's resolved config (its first seed's)."""
     from mwa_lightning.cli import main
 
-    for variant in study.variants:
+    resolved = {}
+    for variant in study.variants if variants is None else variants:
         args = [*study.run(variant, study.seeds[0]).args, "--print_config"]
         out, err = io.StringIO(), io.StringIO()
         try:
@@ -346,13 +373,48 @@ def check_variants(study: Study) -> None:
                 raise StudyError(
                     f"{study.path}: variant {variant!r} is rejected by the command line: {message}"
                 ) from None
+        resolved[variant] = yaml.safe_load(out.getvalue()) or {}
         if study.protocol == "test-once":
-            data = (yaml.safe_load(out.getvalue()) or {}).get("data") or {}
+            data = resolved[variant].get("data") or {}
             if not (data.get("init_args") or {}).get("val_size"):
                 raise StudyError(
                     f"{study.path}: variant {variant!r} has val_size 0, so it would validate (select) on the test "
                     "split; the test-once protocol needs a validation split: set data.init_args.val_size"
                 )
+    return resolved
+
+
+def stale_runs(study: Study, resolved: dict[str, dict[str, Any]] | None = None) -> dict[Path, list[str]]:
+    """The run folders (finished or partial) whose saved ``config.yaml`` differs from what the study file now gives
+    their variant (:data:`NOT_COMPARED` aside), each with the dotted keys that differ. The runner would otherwise
+    skip a finished run trained with settings the study file no longer names, and report it as that variant.
+    ``resolved``: :func:`check_variants`'s configs; without it, only the variants with a run folder are resolved."""
+    started = [run for run in study.runs() if (run.folder / CONFIG_FILE).is_file()]
+    if resolved is None:
+        resolved = check_variants(study, sorted({run.variant for run in started})) if started else {}
+    stale = {}
+    for run in started:
+        saved = run.folder / CONFIG_FILE
+        if run.variant not in resolved:
+            continue
+        before, now = flatten(yaml.safe_load(saved.read_text()) or {}), flatten(resolved[run.variant])
+        # keys in both only: an option the code gained or renamed since the run is not a change of the study file
+        differ = sorted(k for k in before.keys() & now.keys() if before[k] != now[k] and not _not_compared(k))
+        if differ:
+            stale[run.folder] = differ
+    return stale
+
+
+def refuse_stale(study: Study, stale: dict[Path, list[str]]) -> None:
+    """Raise naming the stale runs (:func:`stale_runs`), before any run starts."""
+    if not stale:
+        return
+    listed = "; ".join(f"{folder} (differs in: {', '.join(keys[:4])})" for folder, keys in list(stale.items())[:4])
+    more = f" and {len(stale) - 4} more" if len(stale) > 4 else ""
+    raise StudyError(
+        f"{study.path}: {len(stale)} run folder(s) were trained with another config than the study file now gives "
+        f"their variant: {listed}{more}; restore the study file, or delete those folders to train them again"
+    )
 
 
 def print_power(study: Study) -> None:
@@ -444,18 +506,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.report_only:
             write_report(study)
             return 0
-        if not args.no_check:
-            check_variants(study)
+        stale = {} if args.no_check else stale_runs(study, check_variants(study))
         if args.dry_run:
             runs = study.runs()
-            counts = dict.fromkeys(STATES, 0)
+            counts = dict.fromkeys((*STATES, STALE), 0)
             for run in runs:
-                counts[run.state] += 1
-                print(f"{run.state:8s} {run.folder}")
+                state = STALE if run.folder in stale else run.state
+                counts[state] += 1
+                note = f" (differs in: {', '.join(stale[run.folder][:4])})" if state == STALE else ""
+                print(f"{state:8s} {run.folder}{note}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
             if study.protocol == "test-once":
                 print_power(study)
             return 0
+        refuse_stale(study, stale)
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
         failed = execute(study)
         write_report(study)

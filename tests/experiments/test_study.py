@@ -95,7 +95,38 @@ def test_a_second_invocation_skips_finished_runs(smoke):
     assert again.stdout.count("done, skipped") == 4
     assert sorted(str(p) for p in (folder / "logs").rglob("events.out.tfevents.*")) == events
     dry = run_study(folder, "smoke.yaml", "--dry-run")
-    assert "4 runs: 4 done, 0 partial, 0 todo" in dry.stdout
+    assert "4 runs: 4 done, 0 partial, 0 todo, 0 stale" in dry.stdout
+
+
+def test_finished_runs_trained_with_another_config_are_refused_before_any_run(smoke, tmp_path, monkeypatch, capsys):
+    """A study file edited after its runs finished (here skips-only's learning rate) would otherwise skip those runs
+    and report them under the new settings; the runner and the SLURM launcher name them and start nothing."""
+    from mwa_lightning.experiments import slurm
+
+    folder, _ = smoke
+    monkeypatch.chdir(folder)
+    edited = tmp_path / "smoke.yaml"  # the same study name, so the same run folders
+    spec = yaml.safe_load((folder / "smoke.yaml").read_text())
+    spec["variants"]["skips-only"]["model.lr"] = 0.0123
+    edited.write_text(yaml.safe_dump(spec))
+    finished = sorted((folder / "logs" / "smoke").rglob("finished.json"))
+    stamps = [p.stat().st_mtime_ns for p in finished]
+
+    assert main([str(edited), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for seed in SEEDS:
+        assert f"stale    logs/smoke/skips-only/seed{seed} (differs in: model.lr)" in out
+        assert f"done     logs/smoke/wavelet/seed{seed}" in out
+    assert "4 runs: 2 done, 0 partial, 0 todo, 2 stale" in out
+
+    assert main([str(edited)]) == 2
+    err = capsys.readouterr().err
+    assert "2 run folder(s) were trained with another config" in err and "logs/smoke/skips-only/seed0" in err
+    assert "model.lr" in err and "Traceback" not in err
+    assert slurm.main([str(edited), "--gpus", "0", "--dry-run", "--out", str(tmp_path / "slurm")]) == 2
+    assert "logs/smoke/skips-only/seed1" in capsys.readouterr().err
+    assert [p.stat().st_mtime_ns for p in finished] == stamps  # nothing ran again
+    assert not (tmp_path / "slurm").exists()
 
 
 def test_sigkill_mid_run_then_rerun_resumes_to_the_uninterrupted_result(smoke, tmp_path):
