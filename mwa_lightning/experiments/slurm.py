@@ -97,10 +97,10 @@ def submit(script_file: Path, args: argparse.Namespace) -> int:
     return 2
 
 
-def study_tasks(path: Path, data_dir: str | None) -> tuple[str, list[RunSpec]]:
+def study_tasks(path: Path, data_dir: str | None, only: Sequence[str] = ()) -> tuple[str, list[RunSpec]]:
     study = Study.load(path, data_dir=data_dir)
     refuse_stale(study, stale_runs(study))
-    return study.name, study.runs()
+    return study.name, study.runs(only)
 
 
 def experiment_tasks(
@@ -160,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of a --config experiment")
     parser.add_argument("--experiment", help="the experiment's name (default: the configs')")
     parser.add_argument("--data-dir", help="--data.init_args.data_dir for every run")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PATTERN", help="a study's variants matching this pattern only"
+    )
     parser.add_argument("--partition", help="SLURM partition")
     parser.add_argument("--account", help="SLURM account")
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per node (one task each); 0: a CPU-only job")
@@ -180,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if (args.study is None) == (not args.config):
             raise StudyError("give either a study file or --config (with --seeds), not both and not neither")
+        if args.only and args.study is None:
+            raise StudyError(f"--only {args.only[0]!r} picks a study's variants; it needs a study file, not --config")
         positive = (("--nodes", args.nodes), ("--signal-seconds", args.signal_seconds))
         for name, value in (
             *positive,
@@ -194,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _TIME.match(args.time):
             raise StudyError(f"--time={args.time!r}; expected SLURM's [days-]hours:minutes:seconds, e.g. 24:00:00")
         if args.study is not None:
-            name, tasks = study_tasks(args.study, args.data_dir)
+            name, tasks = study_tasks(args.study, args.data_dir, args.only)
         else:
             name, tasks = experiment_tasks(args.config, args.seeds, args.experiment, args.data_dir)
     except StudyError as e:

@@ -47,8 +47,10 @@ predictions (:mod:`mwa_lightning.experiments.stats`)::
       mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
       local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
 
-Options: ``--dry-run`` lists the runs and their state (done, partial, todo), and under the protocol the smallest
-difference the study can detect; ``--print-commands`` prints one command per line (for a cluster array job);
+Options: ``--dry-run`` lists the runs and their state (done, partial, todo, stale), and under the protocol the
+smallest difference the study can detect; ``--print-commands`` prints one command per line (for a cluster array job);
+``--only PATTERN`` (repeatable) keeps to the variants matching a shell-style pattern, e.g. to train the variants a
+later one's setting is chosen from (on validation) before that one is written into the study file;
 ``--report-only`` writes the report from what is there. The report -- ``results/<study>/report.md``,
 ``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under the protocol
 ``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
@@ -61,6 +63,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import fnmatch
 import io
 import json
 import os
@@ -323,9 +326,16 @@ class Study:
         command = self.commands.get(variant, FIT)
         return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant, command=command)
 
-    def runs(self) -> list[RunSpec]:
-        """Every run, seed by seed."""
-        return [self.run(v, s) for s in self.seeds for v in self.variants]
+    def runs(self, only: Sequence[str] = ()) -> list[RunSpec]:
+        """Every run, seed by seed; with ``only``, the runs of the variants matching one of these shell-style
+        patterns (``grid8x8-m*``). A pattern that matches no variant is refused, naming the variants."""
+        variants = list(self.variants)
+        for pattern in only:
+            if not fnmatch.filter(variants, pattern):
+                raise StudyError(f"--only {pattern!r} matches no variant of {self.path}; its variants: {variants}")
+        if only:
+            variants = [v for v in variants if any(fnmatch.fnmatchcase(v, p) for p in only)]
+        return [self.run(v, s) for s in self.seeds for v in variants]
 
     @property
     def results_dir(self) -> Path:
@@ -436,10 +446,10 @@ def print_power(study: Study) -> None:
     )
 
 
-def execute(study: Study, python: str = sys.executable) -> list[RunSpec]:
-    """Run every run that is not done; return the ones that failed."""
+def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()) -> list[RunSpec]:
+    """Run every run that is not done (of the variants ``only`` matches, if given); return the ones that failed."""
     failed = []
-    runs = study.runs()
+    runs = study.runs(only)
     for i, run in enumerate(runs, 1):
         state = run.state
         if state == "done":
@@ -496,11 +506,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--report-only", action="store_true", help="write the report from the runs on disk")
     parser.add_argument("--data-dir", help="the data folder for every run (replaces the study file's data_dir)")
     parser.add_argument("--no-check", action="store_true", help="skip parsing every variant before the first run")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run (list, print) only the variants matching this shell-style pattern, e.g. 'grid8x8-m*' (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         study = Study.load(args.study, data_dir=args.data_dir)
         if args.print_commands:
-            for run in study.runs():
+            for run in study.runs(args.only):
                 print(run.shell())
             return 0
         if args.report_only:
@@ -508,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         stale = {} if args.no_check else stale_runs(study, check_variants(study))
         if args.dry_run:
-            runs = study.runs()
+            runs = study.runs(args.only)
             counts = dict.fromkeys((*STATES, STALE), 0)
             for run in runs:
                 state = STALE if run.folder in stale else run.state
@@ -521,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         refuse_stale(study, stale)
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
-        failed = execute(study)
+        failed = execute(study, only=args.only)
         write_report(study)
         if failed:
             print(f"{len(failed)} run(s) failed: " + ", ".join(str(r.folder) for r in failed), file=sys.stderr)

@@ -50,6 +50,17 @@ def test_a_study_becomes_one_array_task_per_run(tmp_path, monkeypatch, capsys):
         ]
 
 
+def test_only_submits_the_matching_variants(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    argv = ["configs/studies/paper-cifar10.yaml", "--gpus", "1", "--out", str(tmp_path), "--dry-run"]
+    assert main([*argv, "--only", "mwa*"]) == 0
+    text = capsys.readouterr().out
+    study = Study.load("configs/studies/paper-cifar10.yaml")
+    wanted = [run for run in study.runs() if run.variant.startswith("mwa")]
+    assert 0 < len(wanted) < len(study.runs()) and f"paper-cifar10: {len(wanted)} array tasks" in text
+    assert f"#SBATCH --array=0-{len(wanted) - 1}" in text
+
+
 def test_written_files_and_finished_runs_are_left_out(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("mwa_lightning.experiments.slurm.shutil.which", lambda name: None)  # a machine without SLURM
     monkeypatch.chdir(tmp_path)
@@ -104,6 +115,8 @@ def test_the_overlay_parses_with_the_slurm_environment(tmp_path, monkeypatch):
         (["configs/studies/paper-cifar10.yaml", "--gpus", "-1"], "--gpus=-1; expected 0 (a CPU-only job)"),
         (["configs/studies/paper-cifar10.yaml", "--nodes", "0"], "--nodes=0; expected a positive number"),
         (["--config", "missing.yaml"], "no config file missing.yaml"),
+        (["--config", "x.yaml", "--only", "mwa"], "--only 'mwa' picks a study's variants; it needs a study file"),
+        (["configs/studies/paper-cifar10.yaml", "--only", "nope*"], "--only 'nope*' matches no variant"),
     ],
 )
 def test_bad_arguments_are_named(argv, message, monkeypatch, capsys):

@@ -163,6 +163,20 @@ def test_print_commands_gives_one_line_per_run(tmp_path, capsys, monkeypatch):
     assert lines[0].endswith("--experiment lines/a --run seed0 --seed_everything 0")
 
 
+def test_only_keeps_to_the_variants_a_pattern_matches(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = write_study(tmp_path, "some", {"m1": {}, "m2": {"model.lr": 0.01}, "dilated": {"model.lr": 0.02}}, seeds=2)
+    assert main([str(study), "--print-commands", "--only", "m*"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("--experiment ")[1].split(" --run")[0] for line in lines] == ["some/m1", "some/m2"] * 2
+    assert main([str(study), "--dry-run", "--only", "dilated", "--only", "m2"]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs: 0 done, 0 partial, 4 todo" in out and "some/m1" not in out
+    assert main([str(study), "--dry-run", "--only", "m3*"]) == 2
+    err = capsys.readouterr().err
+    assert "--only 'm3*' matches no variant" in err and "'dilated'" in err and "Traceback" not in err
+
+
 def test_tasks_cross_the_variants(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_study(
