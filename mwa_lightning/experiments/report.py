@@ -3,8 +3,9 @@
 Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
 files) is a run. Runs whose configs differ only in the seed (``seed_everything``, the run folder's name) are
 grouped into a row: experiment, mixer and its non-default options, backbone, dataset, the seeds, epochs,
-validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, parameters, FLOPs per image and
-median training throughput. The maximum of top-1 over epochs is kept only as a secondary column: when the
+validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, how much top-1 rose over the last
+3 epochs (has it flattened?), parameters, FLOPs per image, median training throughput, and the run-hours the
+row's runs took (from their event files), with the total under the table. The maximum of top-1 over epochs is kept only as a secondary column: when the
 validation split is the test split (as in the paper), picking the best epoch is selection on the test set.
 
 Only finished runs (a ``finished.json`` in the folder, written when ``fit`` ends normally) count in mean +- std;
@@ -30,6 +31,7 @@ from typing import Any
 
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from mwa_lightning import COMMAND
 from mwa_lightning.bench.tables import markdown_table, write_csv
@@ -49,6 +51,7 @@ from mwa_lightning.training.metric_names import (
 )
 from mwa_lightning.training.runs import CONFIG_FILE, FINISHED, run_state
 
+RISE_EPOCHS = 3  # the report's "has it flattened?" column: the rise of validation top-1 over the last 3 epochs
 SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
 
 
@@ -59,6 +62,7 @@ class RunRecord:
     path: Path
     config: dict[str, Any]
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time with the run's logger open: each event file's first to last event, summed
 
     @property
     def finished(self) -> bool:
@@ -111,8 +115,20 @@ def find_runs(root: Path) -> list[RunRecord]:
         acc.Reload()
         tags = set(acc.Tags().get("scalars", []))
         scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in SCALARS if t in tags}
-        runs.append(RunRecord(folder, config, scalars))
+        runs.append(RunRecord(folder, config, scalars, sum(map(_span, events))))
     return runs
+
+
+def _span(event_file: Path) -> float:
+    """Seconds from the first to the last logged value of one event file (one process, one stage): the gaps
+    between a killed run and its resumption fall between files, so they do not count."""
+    times = [event.wall_time for event in EventFileLoader(str(event_file)).Load() if event.HasField("summary")]
+    return max(times) - min(times) if times else 0.0
+
+
+def _rise(curve: list[float], epochs: int = RISE_EPOCHS) -> float:
+    """How much a validation curve rose over its last ``epochs`` epochs (NaN when it is not that long)."""
+    return curve[-1] - curve[-1 - epochs] if len(curve) > epochs else math.nan
 
 
 def _short(class_path: str | None) -> str:
@@ -179,6 +195,7 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
         per_run = {
             "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],
             "last_top5": [(r.by_epoch(VAL_ACC_TOP5) or [math.nan])[-1] for r in members],
+            "rise_top1": [_rise(r.by_epoch(VAL_ACC)) for r in members],
             "max_top1": [max(r.series(VAL_ACC), default=math.nan) for r in members],
             "epochs": [r.epochs_trained() for r in members],
             "images_per_s": [statistics.median(r.throughput() or [math.nan]) for r in members],
@@ -197,6 +214,7 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
             "unfinished": len(everyone) - len(members),
             "params_M": params / 1e6,
             "GFLOPs": flops / 1e9,
+            "run_hours": sum(r.seconds for r in everyone) / 3600,
         }
         for name, values in per_run.items():
             row[f"{name}_mean"], row[f"{name}_std"] = _stats(values)
@@ -230,11 +248,13 @@ MD_COLUMNS = (
     "epochs",
     "test top-1 % (once, last epoch)",
     "top-1 % (last epoch)",
+    f"rise over the last {RISE_EPOCHS} epochs (points)",
     "top-5 % (last epoch)",
     "max top-1 % over epochs",
     "params (M)",
     "GFLOPs",
     "images/s",
+    "run-hours",
 )
 
 
@@ -252,11 +272,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             _num(r["epochs_mean"], 0) if not r["epochs_std"] else _pm(r, "epochs", 1, 1),
             _pm(r, "test_top1"),
             _pm(r, "last_top1"),
+            _pm(r, "rise_top1", digits=1),
             _pm(r, "last_top5"),
             _pm(r, "max_top1"),
             _num(r["params_M"], 3),
             _num(r["GFLOPs"], 4),
             _pm(r, "images_per_s", 1, 0),
+            _num(r["run_hours"], 2),
         ]
         table.append(dict(zip(MD_COLUMNS, cells, strict=True)))
     notes = (
@@ -265,9 +287,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "Top-1/top-5: the last epoch's validation accuracy, mean ± sample std over the finished seeds (`seeds`). "
         "`max top-1 % over epochs` picks the best epoch on the validation split, which is selection on the test "
         "set when validation is the test split: a secondary figure only. `unfinished`: runs left out of the "
-        "figures (killed, preempted or still running). images/s: median training throughput of one process.\n"
+        "figures (killed, preempted or still running). images/s: median training throughput of one process. "
+        f"Rise: validation top-1 at the last epoch minus {RISE_EPOCHS} epochs before (has it flattened?). "
+        "Run-hours: wall time with each run's logger open (from its event files; every start of a resumed run "
+        "counted, the time between them not), summed over the row's runs, finished or not; one process per run "
+        "makes them core- or device-hours.\n"
     )
-    return markdown_table(table, MD_COLUMNS) + notes
+    total = sum(r["run_hours"] for r in rows)
+    runs = sum(r["runs"] + r["unfinished"] for r in rows)
+    return (
+        markdown_table(table, MD_COLUMNS) + notes + f"\nIn all: {runs} run{'s' * (runs != 1)}, {total:.1f} run-hours.\n"
+    )
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:

@@ -51,3 +51,37 @@ def test_unfinished_runs_are_counted_apart_and_left_out_of_the_figures(runs_dir,
     assert row["last_top1_mean"] == pytest.approx(statistics.fmean(last))
     table = (tmp_path / "out" / "report.md").read_text()
     assert "| mwa | mwa | - | ViT 1x32/4 | Synthetic | 2 | 1 |" in table
+
+
+def test_rise_and_run_hours_come_from_the_curve_and_the_event_files(runs_dir, tmp_path):
+    """A run written by hand: validation top-1 per epoch, logged by two processes (started, killed, resumed
+    1,000 s later). The rise is the last epoch minus 3 before; the run-hours are each file's span, not the gap."""
+    import shutil
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from mwa_lightning.training.metric_names import EPOCH, VAL_ACC
+
+    source = next(r for r in find_runs(runs_dir) if r.experiment == "mwa_m2").path
+    run = tmp_path / "logs" / "mwa_m2" / "seed0"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "finished.json"):
+        shutil.copy(source / name, run / name)
+    curve = [0.10, 0.20, 0.30, 0.40, 0.45]
+    starts = {0: 1_000_000.0, 3: 1_000_000.0 + 100 + 1_000}  # epochs 0-2 in the first process, 3-4 in the second
+    for first, last, start, span in ((0, 2, starts[0], 100.0), (3, 4, starts[3], 50.0)):
+        writer = SummaryWriter(str(run), filename_suffix=f".{first}")
+        for epoch in range(first, last + 1):
+            t = start + span * (epoch - first) / (last - first)
+            writer.add_scalar(EPOCH, epoch, global_step=epoch, walltime=t)
+            writer.add_scalar(VAL_ACC, curve[epoch], global_step=epoch, walltime=t)
+        writer.close()
+    (record,) = find_runs(tmp_path / "logs")
+    assert record.seconds == pytest.approx(150.0)
+    (row,) = report(tmp_path / "logs", tmp_path / "out")
+    assert row["rise_top1_mean"] == pytest.approx(0.45 - 0.20)
+    assert row["run_hours"] == pytest.approx(150.0 / 3600)
+    table = (tmp_path / "out" / "report.md").read_text()
+    assert "| 25.0 |" in table and "| 0.04 |" in table and "In all: 1 run, 0.0 run-hours." in table
+    short = report(runs_dir, tmp_path / "short")  # 2 epochs: no rise to give
+    assert all(math.isnan(r["rise_top1_mean"]) for r in short) and all(r["run_hours"] > 0 for r in short)
