@@ -5,8 +5,9 @@ files) is a run. Runs whose configs differ only in the seed (``seed_everything``
 grouped into a row: experiment, mixer and its non-default options, backbone, dataset, the seeds, epochs,
 validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, how much top-1 rose over the last
 3 epochs (has it flattened?), parameters, FLOPs per image, median training throughput, and the run-hours the
-row's runs took (from their event files), with the total under the table. The maximum of top-1 over epochs is kept only as a secondary column: when the
-validation split is the test split (as in the paper), picking the best epoch is selection on the test set.
+row's runs took (from their event files), with the total under the table. The maximum of top-1 over epochs is
+kept only as a secondary column: when the validation split is the test split (as in the paper), picking the best
+epoch is selection on the test set.
 
 Only finished runs (a ``finished.json`` in the folder, written when ``fit`` ends normally) count in mean +- std;
 unfinished ones (killed, preempted, still running) are counted in their own column and left out. A run resumed
@@ -115,7 +116,7 @@ def find_runs(root: Path) -> list[RunRecord]:
         acc.Reload()
         tags = set(acc.Tags().get("scalars", []))
         scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in SCALARS if t in tags}
-        runs.append(RunRecord(folder, config, scalars, sum(map(_span, events))))
+        runs.append(RunRecord(folder, config, scalars, run_seconds(folder)))
     return runs
 
 
@@ -124,6 +125,11 @@ def _span(event_file: Path) -> float:
     between a killed run and its resumption fall between files, so they do not count."""
     times = [event.wall_time for event in EventFileLoader(str(event_file)).Load() if event.HasField("summary")]
     return max(times) - min(times) if times else 0.0
+
+
+def run_seconds(folder: Path) -> float:
+    """A run's wall time with its logger open: the spans of its event files, summed."""
+    return sum(map(_span, sorted(folder.glob("events.out.tfevents.*"))))
 
 
 def _rise(curve: list[float], epochs: int = RISE_EPOCHS) -> float:

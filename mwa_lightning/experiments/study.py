@@ -67,6 +67,7 @@ import fnmatch
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -446,6 +447,28 @@ def print_power(study: Study) -> None:
     )
 
 
+def print_time_left(runs: list[RunSpec]) -> None:
+    """How long the runs not done would take one at a time: each at the median run-hours of its variant's finished
+    runs (:func:`~mwa_lightning.experiments.report.run_seconds`), or of all finished runs for a variant with none; a
+    partial run counts whole."""
+    from mwa_lightning.experiments.report import run_seconds
+
+    done: dict[str, list[float]] = {}
+    for run in runs:
+        if run.state == "done":
+            done.setdefault(run.variant, []).append(run_seconds(run.folder))
+    left = [run for run in runs if run.state != "done"]
+    if not left or not done:
+        return
+    everyone = statistics.median(t for times in done.values() for t in times)
+    seconds = sum(statistics.median(done.get(run.variant) or [everyone]) for run in left)
+    took = f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
+    print(
+        f"left: {len(left)} runs, about {took} one at a time (each at the median time of its variant's finished "
+        "runs, or of all finished runs)"
+    )
+
+
 def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()) -> list[RunSpec]:
     """Run every run that is not done (of the variants ``only`` matches, if given); return the ones that failed."""
     failed = []
@@ -533,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 note = f" (differs in: {', '.join(stale[run.folder][:4])})" if state == STALE else ""
                 print(f"{state:8s} {run.folder}{note}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+            print_time_left(runs)
             if study.protocol == "test-once":
                 print_power(study)
             return 0

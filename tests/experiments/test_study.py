@@ -129,6 +129,24 @@ def test_finished_runs_trained_with_another_config_are_refused_before_any_run(sm
     assert not (tmp_path / "slurm").exists()
 
 
+def test_dry_run_gives_the_time_left_from_the_finished_runs(smoke, tmp_path, monkeypatch, capsys):
+    """A variant added to a finished study: its 2 runs would take the median of all finished runs each; the
+    finished variants' own medians do not enter."""
+    from mwa_lightning.experiments.report import run_seconds
+
+    folder, _ = smoke
+    monkeypatch.chdir(folder)
+    spec = yaml.safe_load((folder / "smoke.yaml").read_text())
+    spec["variants"]["added"] = {"model.lr": 0.002}
+    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(spec))
+    assert main([str(tmp_path / "smoke.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    times = [run_seconds(folder / "logs" / "smoke" / v / f"seed{s}") for v in ("wavelet", "skips-only") for s in SEEDS]
+    assert all(t > 0 for t in times)
+    assert f"left: 2 runs, about {2 * statistics.median(times) / 60:.1f} minutes one at a time" in out
+    assert "left:" not in run_study(folder, "smoke.yaml", "--dry-run").stdout  # nothing left
+
+
 def test_sigkill_mid_run_then_rerun_resumes_to_the_uninterrupted_result(smoke, tmp_path):
     folder, _ = smoke
     marker = tmp_path / "killed.marker"
