@@ -40,13 +40,15 @@ def _binary(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
 
+# cred_expire: also how long SLURM holds a requeued job before it may start again (120 s by default); 30 s keeps
+# the requeue test a minute shorter and is still far longer than a job step takes to launch here.
 CONFIG = """\
 ClusterName=mwatest
 SlurmctldHost={host}
 SlurmctldPort={ctld_port}
 SlurmdPort={d_port}
 AuthType=auth/munge
-AuthInfo=socket={root}/munge/munge.socket
+AuthInfo=socket={root}/munge/munge.socket,cred_expire=30
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
