@@ -81,7 +81,14 @@ import yaml
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.runspec import FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
-from mwa_lightning.training.runs import CONFIG_FILE, FOLDER_NAME_RULE, LOGS, STATES, flatten, is_folder_name
+from mwa_lightning.training.runs import (
+    CONFIG_FILE,
+    FOLDER_NAME_RULE,
+    LOGS,
+    STATES,
+    config_differences,
+    is_folder_name,
+)
 
 STUDY_KEYS = {
     "base",
@@ -361,10 +368,6 @@ NOT_COMPARED = (
 )
 
 
-def _not_compared(key: str) -> bool:
-    return any(key == name or key.startswith(f"{name}.") for name in NOT_COMPARED)
-
-
 def check_variants(study: Study, variants: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Parse every variant's command line (or those of ``variants``) as the run would (no run starts); raise naming
     a rejected one. Under the ``test-once`` protocol, refuse a variant that would validate on the test split
@@ -405,12 +408,9 @@ def stale_runs(study: Study, resolved: dict[str, dict[str, Any]] | None = None) 
         resolved = check_variants(study, sorted({run.variant for run in started})) if started else {}
     stale = {}
     for run in started:
-        saved = run.folder / CONFIG_FILE
-        if run.variant not in resolved:
-            continue
-        before, now = flatten(yaml.safe_load(saved.read_text()) or {}), flatten(resolved[run.variant])
+        saved = yaml.safe_load((run.folder / CONFIG_FILE).read_text()) or {}
         # keys in both only: an option the code gained or renamed since the run is not a change of the study file
-        differ = sorted(k for k in before.keys() & now.keys() if before[k] != now[k] and not _not_compared(k))
+        differ = config_differences(saved, resolved[run.variant], ignore=NOT_COMPARED, shared_only=True)
         if differ:
             stale[run.folder] = differ
     return stale
@@ -454,10 +454,12 @@ def print_time_left(runs: list[RunSpec]) -> None:
     from mwa_lightning.experiments.report import run_seconds
 
     done: dict[str, list[float]] = {}
+    left = []
     for run in runs:
         if run.state == "done":
             done.setdefault(run.variant, []).append(run_seconds(run.folder))
-    left = [run for run in runs if run.state != "done"]
+        else:
+            left.append(run)
     if not left or not done:
         return
     everyone = statistics.median(t for times in done.values() for t in times)

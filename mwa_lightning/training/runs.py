@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,17 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): tree}
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two resolved configs, ignoring :data:`RESUME_KEYS`."""
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any], ignore: Iterable[str] = RESUME_KEYS, shared_only: bool = False
+) -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, ignoring the keys ``ignore`` names (and those
+    under them); ``shared_only``: only keys both configs hold (one only one has is an option added or renamed)."""
     a, b = flatten(saved), flatten(current)
-    keys = sorted(k for k in a.keys() | b.keys() if k.split(".")[0] not in RESUME_KEYS and a.get(k) != b.get(k))
-    return keys
+    keys = a.keys() & b.keys() if shared_only else a.keys() | b.keys()
+    ignored = tuple(ignore)
+    return sorted(
+        k for k in keys if a.get(k) != b.get(k) and not any(k == name or k.startswith(f"{name}.") for name in ignored)
+    )
 
 
 def check_same_run(run_dir: Path, current: dict[str, Any]) -> None:
