@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mwa_lightning.bench.tables import markdown_table, write_csv
+from mwa_lightning.experiments.runspec import COMMITTED
 from mwa_lightning.experiments.stats import ContrastResult, analyse, contrast_variants
 from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
 from mwa_lightning.training.runs import seed_run_name
@@ -54,17 +55,28 @@ def collect_predictions(study: Study) -> list[Path]:
 def _collect(runs: list[RunSpec], prefix: str, out: Path, where: str) -> Path | None:
     labels: dict[int, np.ndarray] = {}
     columns: dict[str, np.ndarray] = {}
+    committed = _read_columns(out) if any(run.state == COMMITTED for run in runs) else {}
     for run in runs:
+        column = f"{run.variant.removeprefix(prefix)}/{seed_run_name(run.seed)}"
         path = run.folder / TEST_PREDICTIONS
-        if run.state != "done" or not path.is_file():
+        if run.state == COMMITTED:  # finished elsewhere: its column of the committed file, and that file's labels
+            label_column = "label" if "label" in committed else f"label/{seed_run_name(run.seed)}"
+            if column not in committed or label_column not in committed:
+                raise ValueError(
+                    f"{out} has no column {column!r} (or {label_column!r}), but the committed run {run.name} is "
+                    "listed in runs.csv beside it: the committed results disagree"
+                )
+            path, label, prediction = out, committed[label_column], committed[column]
+        elif run.state != "done" or not path.is_file():
             continue
-        index, label, prediction = read_test_predictions(path)
-        if not np.array_equal(index, np.arange(len(index))):
-            raise ValueError(f"{path}: expected one row per test image in order, 0..{len(index) - 1}")
+        else:
+            index, label, prediction = read_test_predictions(path)
+            if not np.array_equal(index, np.arange(len(index))):
+                raise ValueError(f"{path}: expected one row per test image in order, 0..{len(index) - 1}")
         known = labels.setdefault(run.seed, label)
         if not np.array_equal(known, label):
             raise ValueError(f"{path}: its test labels differ from seed {run.seed}'s other runs': not the same images")
-        columns[f"{run.variant.removeprefix(prefix)}/{seed_run_name(run.seed)}"] = prediction
+        columns[column] = prediction
     if not labels:
         return None
     sizes = sorted({len(v) for v in labels.values()})
@@ -84,25 +96,30 @@ def _collect(runs: list[RunSpec], prefix: str, out: Path, where: str) -> Path | 
     return out
 
 
-def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[int, np.ndarray]]]:
-    """(``{seed: labels}``, ``{variant: {seed: correct}}``) from a ``predictions.csv`` (one shared ``label``
-    column, or one ``label/seed<k>`` per seed)."""
+def _read_columns(path: Path) -> dict[str, np.ndarray]:
+    """A ``predictions.csv``'s columns by name ({} when there is none)."""
+    if not path.is_file():
+        return {}
     with path.open() as f:
         header = next(csv.reader(f))
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    shared = header[1] == "label"
-    per_seed = {
-        int(name.removeprefix("label/seed")): data[:, j] for j, name in enumerate(header) if name.startswith("label/")
-    }
+    return {name: data[:, j] for j, name in enumerate(header)}
+
+
+def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[int, np.ndarray]]]:
+    """(``{seed: labels}``, ``{variant: {seed: correct}}``) from a ``predictions.csv`` (one shared ``label``
+    column, or one ``label/seed<k>`` per seed)."""
+    columns = _read_columns(path)
+    shared = "label" in columns
     labels: dict[int, np.ndarray] = {}
     correct: dict[str, dict[int, np.ndarray]] = {}
-    for j, name in enumerate(header[1:], start=1):
-        if name == "label" or name.startswith("label/"):
+    for name, column in columns.items():
+        if name in ("index", "label") or name.startswith("label/"):
             continue
         variant, _, run = name.rpartition("/")
         seed = int(run.removeprefix("seed"))
-        labels[seed] = data[:, 1] if shared else per_seed[seed]
-        correct.setdefault(variant, {})[seed] = data[:, j] == labels[seed]
+        labels[seed] = columns["label" if shared else f"label/{seed_run_name(seed)}"]
+        correct.setdefault(variant, {})[seed] = column == labels[seed]
     return labels, correct
 
 

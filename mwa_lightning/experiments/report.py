@@ -58,34 +58,39 @@ SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LO
 
 @dataclass
 class RunRecord:
-    """One run folder: its config and the scalars it logged (tag -> [(step, value)])."""
+    """One run folder: its config and the scalars it logged (tag -> [(step, value)]); or a run finished on another
+    machine, read from a study's committed results (:mod:`mwa_lightning.experiments.archive`), with the
+    ``finished.json`` it wrote there."""
 
     path: Path
     config: dict[str, Any]
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     seconds: float = 0.0  # wall time with the run's logger open: each event file's first to last event, summed
+    committed_finished: dict[str, Any] | None = None  # a committed run's finished.json (its folder is not here)
 
     @property
     def finished(self) -> bool:
-        return run_state(self.path) == "done"
+        return self.committed_finished is not None or run_state(self.path) == "done"
 
     @property
     def experiment(self) -> str:
         return self.config.get("experiment", self.path.parent.name)
 
     @functools.cached_property
-    def _finished(self) -> dict[str, Any]:
+    def finished_json(self) -> dict[str, Any]:
         """``finished.json``, read once ({} for an unfinished run)."""
+        if self.committed_finished is not None:
+            return self.committed_finished
         path = self.path / FINISHED
         return json.loads(path.read_text()) if path.is_file() else {}
 
     def final_metric(self, name: str) -> float:
         """A metric of ``finished.json`` (NaN when absent: e.g. a run not tested after fit)."""
-        return float(self._finished.get("metrics", {}).get(name, math.nan))
+        return float(self.finished_json.get("metrics", {}).get(name, math.nan))
 
     def epochs_trained(self) -> float:
         """Training epochs: ``finished.json``'s count, else one past the last epoch logged."""
-        return float(self._finished.get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
+        return float(self.finished_json.get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
 
     def series(self, tag: str) -> list[float]:
         return [v for _, v in sorted(self.scalars.get(tag, []))]
@@ -169,13 +174,15 @@ def backbone_description(model: dict[str, Any]) -> str:
 
 
 def group_key(run: RunRecord) -> str:
-    """The run's config without what changes between seeds of one experiment."""
+    """The run's config without what changes between seeds of one experiment (and the folder it was logged to: a
+    study's runs finished on several machines are one experiment)."""
     config = copy.deepcopy(run.config)
     for key in ("seed_everything", "ckpt_path", "run"):
         config.pop(key, None)
     logger = (config.get("trainer") or {}).get("logger")
-    if isinstance(logger, dict):
-        (logger.get("init_args") or {}).pop("version", None)
+    if isinstance(logger, dict):  # the run's folder: where it was written, not what was trained
+        for key in ("version", "save_dir"):
+            (logger.get("init_args") or {}).pop(key, None)
     return json.dumps(config, sort_keys=True, default=str)
 
 

@@ -18,6 +18,8 @@ FIT = "fit"  # a run's command: ``mwa-lightning fit``, or a reference's (e.g. ``
 MINIROCKET = "minirocket"  # the non-deep time-series reference (mwa_lightning.experiments.minirocket)
 RUN_COMMANDS = (FIT, MINIROCKET)  # what a study variant's ``command`` may be
 IDENTITY_KEYS = ("experiment", "run", "seed_everything")  # set here for every run, never by a config or study
+COMMITTED = "committed"  # finished on another machine: in the study's committed runs (experiments.archive), not here
+FINISHED_STATES = ("done", COMMITTED)  # the states of a run that is not trained again
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class RunSpec:
         variant: the study variant the run belongs to (``""`` outside a study).
         command: what runs it, ``mwa-lightning <command> <args>``: ``fit``, or a reference model's tool that takes
             the same arguments and writes the same run folder (``minirocket``).
+        committed: whether the study's committed results hold this run, finished
+            (:mod:`mwa_lightning.experiments.archive`).
     """
 
     experiment: str
@@ -41,6 +45,7 @@ class RunSpec:
     logs: Path = Path(LOGS)
     variant: str = field(default="", compare=False)
     command: str = FIT
+    committed: bool = field(default=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -61,8 +66,10 @@ class RunSpec:
 
     @property
     def state(self) -> str:
-        """``done``, ``partial`` or ``todo`` (:func:`mwa_lightning.training.runs.run_state`)."""
-        return run_state(self.folder)
+        """``done``, ``partial`` or ``todo`` (:func:`mwa_lightning.training.runs.run_state`), or ``committed`` for
+        a run whose folder here is not done but which the study's committed results hold, finished."""
+        state = run_state(self.folder)
+        return COMMITTED if self.committed and state != "done" else state
 
     def shell(self, extra: tuple[str, ...] | list[str] = ()) -> str:
         """The command as a user would type it."""

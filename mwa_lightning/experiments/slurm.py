@@ -38,7 +38,7 @@ import yaml
 
 from mwa_lightning import COMMAND
 from mwa_lightning.early_signal import WARNING_SIGNAL
-from mwa_lightning.experiments.runspec import RunSpec
+from mwa_lightning.experiments.runspec import FINISHED_STATES, RunSpec
 from mwa_lightning.experiments.study import Study, StudyError, refuse_stale, stale_runs
 
 OVERLAY = "configs/overlays/slurm.yaml"
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    todo = [t for t in tasks if args.include_done or t.state != "done"]
+    todo = [t for t in tasks if args.include_done or t.state not in FINISHED_STATES]
     skipped = len(tasks) - len(todo)
     if not todo:
         print(f"{name}: all {len(tasks)} runs have finished; nothing to submit")

@@ -21,14 +21,15 @@ A study file names a base experiment config, named variants (each a set of comma
       minirocket: {command: minirocket}  # a reference model's tool instead of fit (time series)
       gfn+local: {same_as: mixer-x-local/gfn+local}  # that study's runs (a file beside this one), not rerun
 
-Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command
-(or, for a variant with ``command: minirocket``, the reference's ``mwa-lightning minirocket ...`` with the same
-arguments), printed before it starts, with a fixed
-folder ``logs/<study>/<variant>/seed<k>/`` (``--experiment <study>/<variant> --run seed<k>``) and one seed
-(``--seed_everything k``) for model initialisation, data order and augmentation. A finished run is skipped;
-an unfinished one resumes from its ``last.ckpt`` (the command line does that on its own), so running the
-study again after a crash or a kill continues where it stopped and never counts a run twice. Runs go seed by
-seed (every variant's seed 0 first), so a study stopped early still compares every variant.
+Each run (:class:`~mwa_lightning.experiments.runspec.RunSpec`) is exactly one ``mwa-lightning fit ...`` command (or,
+for a variant with ``command: minirocket``, the reference's ``mwa-lightning minirocket ...`` with the same
+arguments), printed before it starts, with a fixed folder ``logs/<study>/<variant>/seed<k>/`` (``--experiment
+<study>/<variant> --run seed<k>``) and one seed (``--seed_everything k``) for model initialisation, data order and
+augmentation. A finished run is skipped (so is one finished on another machine, held in the committed
+``results/<study>/runs.csv``: :mod:`~mwa_lightning.experiments.archive`); an unfinished one resumes from its
+``last.ckpt`` (the command line does that on its own), so running the study again after a crash or a kill continues
+where it stopped and never counts a run twice. Runs go seed by seed (every variant's seed 0 first), so a study
+stopped early still compares every variant.
 
 Everything is checked before the first run starts: unknown keys in the study file, a missing base config,
 every variant's command line (parsed as the run would parse it), and every started run folder's ``config.yaml``
@@ -47,15 +48,16 @@ predictions (:mod:`mwa_lightning.experiments.stats`)::
       mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
       local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
 
-Options: ``--dry-run`` lists the runs and their state (done, partial, todo, stale), and under the protocol the
-smallest difference the study can detect; ``--print-commands`` prints one command per line (for a cluster array job);
-``--only PATTERN`` (repeatable) keeps to the variants matching a shell-style pattern, e.g. to train the variants a
-later one's setting is chosen from (on validation) before that one is written into the study file;
-``--report-only`` writes the report from what is there. The report -- ``results/<study>/report.md``,
-``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under the protocol
-``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
-(:mod:`mwa_lightning.experiments.paired`) -- goes to ``results/<study>/``; without run folders, ``--report-only``
-recomputes the contrasts from the committed ``predictions.csv`` alone.
+Options: ``--dry-run`` lists the runs and their state (done, partial, todo, committed, stale), and under the
+protocol the smallest difference the study can detect; ``--print-commands`` prints one command per line (for a
+cluster array job); ``--only PATTERN`` (repeatable) keeps to the variants matching a shell-style pattern, e.g. to
+train the variants a later one's setting is chosen from (on validation) before that one is written into the study
+file; ``--report-only`` writes the report from what is there. The report -- ``results/<study>/report.md``,
+``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under the protocol ``predictions.csv``
+and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png`` (:mod:`mwa_lightning.experiments.paired`), and the
+finished runs' ``runs.csv`` and ``scalars.csv`` (:mod:`mwa_lightning.experiments.archive`) -- goes to
+``results/<study>/``, rewritten after every finished run; without run folders, ``--report-only`` recomputes the
+contrasts from the committed ``predictions.csv`` alone.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ import argparse
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import io
 import json
 import os
@@ -79,7 +82,8 @@ from typing import Any
 import yaml
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.runspec import FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
+from mwa_lightning.experiments.archive import CommittedRun, read_runs, write_runs
+from mwa_lightning.experiments.runspec import COMMITTED, FINISHED_STATES, FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import (
     CONFIG_FILE,
@@ -332,7 +336,24 @@ class Study:
             other, name = self.aliases[variant]
             return dataclasses.replace(other.run(name, seed), variant=variant)
         command = self.commands.get(variant, FIT)
-        return RunSpec(f"{self.name}/{variant}", seed, config_args, self.logs, variant=variant, command=command)
+        committed = (variant, seed) in self.committed_runs
+        experiment = f"{self.name}/{variant}"
+        return RunSpec(experiment, seed, config_args, self.logs, variant=variant, command=command, committed=committed)
+
+    @functools.cached_property
+    def committed_runs(self) -> dict[tuple[str, int], CommittedRun]:
+        """This study's finished runs in its committed results (``results/<study>/runs.csv``,
+        :mod:`mwa_lightning.experiments.archive`), by (variant, seed)."""
+        return read_runs(self.results_dir)
+
+    def committed_run(self, variant: str, seed: int, with_scalars: bool = False) -> CommittedRun | None:
+        """The committed run of ``variant`` (this study's, or for a ``same_as`` variant the other study's) and
+        ``seed``; None when there is none."""
+        if variant in self.aliases:
+            other, name = self.aliases[variant]
+            return other.committed_run(name, seed, with_scalars)
+        runs = read_runs(self.results_dir, with_scalars=True) if with_scalars else self.committed_runs
+        return runs.get((variant, seed))
 
     def runs(self, only: Sequence[str] = ()) -> list[RunSpec]:
         """Every run, seed by seed; with ``only``, the runs of the variants matching one of these shell-style
@@ -352,7 +373,8 @@ class Study:
 
 # The keys of a resolved config that :func:`stale_runs` does not compare: those that differ between the runs of
 # one variant (the seed, the run's name) or that ``--print_config`` leaves to the run (the logger's folder names),
-# and where and on how many processes the run trained, which the machine decides (``mwa-lightning slurm`` sets
+# where its folder was (a committed run trained under another machine's logs folder), and where and on how many
+# processes the run trained, which the machine decides (``mwa-lightning slurm`` sets
 # them for a cluster, so a study run there and continued here is still the same study).
 NOT_COMPARED = (
     "seed_everything",
@@ -360,6 +382,7 @@ NOT_COMPARED = (
     "ckpt_path",
     "trainer.logger.init_args.name",
     "trainer.logger.init_args.version",
+    "trainer.logger.init_args.save_dir",
     "trainer.accelerator",
     "trainer.devices",
     "trainer.num_nodes",
@@ -399,16 +422,21 @@ def check_variants(study: Study, variants: Sequence[str] | None = None) -> dict[
 
 
 def stale_runs(study: Study, resolved: dict[str, dict[str, Any]] | None = None) -> dict[Path, list[str]]:
-    """The run folders (finished or partial) whose saved ``config.yaml`` differs from what the study file now gives
-    their variant (:data:`NOT_COMPARED` aside), each with the dotted keys that differ. The runner would otherwise
-    skip a finished run trained with settings the study file no longer names, and report it as that variant.
-    ``resolved``: :func:`check_variants`'s configs; without it, only the variants with a run folder are resolved."""
-    started = [run for run in study.runs() if (run.folder / CONFIG_FILE).is_file()]
+    """The run folders (finished or partial), and the committed runs without one here, whose saved config
+    (``config.yaml``, or the committed row's) differs from what the study file now gives their variant
+    (:data:`NOT_COMPARED` aside), each with the dotted keys that differ. The runner would otherwise skip a finished
+    run trained with settings the study file no longer names, and report it as that variant.
+    ``resolved``: :func:`check_variants`'s configs; without it, only the variants with a saved config are resolved."""
+    saved_configs = {}
+    for run in study.runs():
+        if (run.folder / CONFIG_FILE).is_file():
+            saved_configs[run] = yaml.safe_load((run.folder / CONFIG_FILE).read_text()) or {}
+        elif run.state == COMMITTED:  # finished elsewhere: the config its committed row holds
+            saved_configs[run] = study.committed_run(run.variant, run.seed).config  # type: ignore[union-attr]
     if resolved is None:
-        resolved = check_variants(study, sorted({run.variant for run in started})) if started else {}
+        resolved = check_variants(study, sorted({run.variant for run in saved_configs})) if saved_configs else {}
     stale = {}
-    for run in started:
-        saved = yaml.safe_load((run.folder / CONFIG_FILE).read_text()) or {}
+    for run, saved in saved_configs.items():
         # keys in both only: an option the code gained or renamed since the run is not a change of the study file
         differ = config_differences(saved, resolved[run.variant], ignore=NOT_COMPARED, shared_only=True)
         if differ:
@@ -423,8 +451,9 @@ def refuse_stale(study: Study, stale: dict[Path, list[str]]) -> None:
     listed = "; ".join(f"{folder} (differs in: {', '.join(keys[:4])})" for folder, keys in list(stale.items())[:4])
     more = f" and {len(stale) - 4} more" if len(stale) > 4 else ""
     raise StudyError(
-        f"{study.path}: {len(stale)} run folder(s) were trained with another config than the study file now gives "
-        f"their variant: {listed}{more}; restore the study file, or delete those folders to train them again"
+        f"{study.path}: {len(stale)} run(s) were trained with another config than the study file now gives "
+        f"their variant: {listed}{more}; restore the study file, or delete those run folders (and, for a committed "
+        f"run, its rows in {study.results_dir}/runs.csv) to train them again"
     )
 
 
@@ -447,17 +476,20 @@ def print_power(study: Study) -> None:
     )
 
 
-def print_time_left(runs: list[RunSpec]) -> None:
+def print_time_left(study: Study, runs: list[RunSpec]) -> None:
     """How long the runs not done would take one at a time: each at the median run-hours of its variant's finished
-    runs (:func:`~mwa_lightning.experiments.report.run_seconds`), or of all finished runs for a variant with none; a
-    partial run counts whole."""
+    runs (:func:`~mwa_lightning.experiments.report.run_seconds`; a committed run's from its row), or of all finished
+    runs for a variant with none; a partial run counts whole."""
     from mwa_lightning.experiments.report import run_seconds
 
     done: dict[str, list[float]] = {}
     left = []
     for run in runs:
-        if run.state == "done":
+        state = run.state
+        if state == "done":
             done.setdefault(run.variant, []).append(run_seconds(run.folder))
+        elif state == COMMITTED:
+            done.setdefault(run.variant, []).append(study.committed_run(run.variant, run.seed).seconds)  # type: ignore[union-attr]
         else:
             left.append(run)
     if not left or not done:
@@ -477,8 +509,9 @@ def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()
     runs = study.runs(only)
     for i, run in enumerate(runs, 1):
         state = run.state
-        if state == "done":
-            print(f"[{i}/{len(runs)}] done, skipped: {run.folder}", flush=True)
+        if state in FINISHED_STATES:
+            where = " (finished elsewhere: in the committed results)" if state == COMMITTED else ""
+            print(f"[{i}/{len(runs)}] {state}, skipped: {run.folder}{where}", flush=True)
             continue
         note = " (resuming from its last.ckpt)" if state == "partial" else ""
         print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
@@ -490,27 +523,48 @@ def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()
             failed.append(run)
         else:
             print(f"[{i}/{len(runs)}] finished in {took:.0f} s: {run.folder}", flush=True)
+            write_report(study)  # the results (with the runs to commit) current after every run: a study stopped
+            # here goes on from them on another machine
     return failed
 
 
 def write_report(study: Study) -> list[dict[str, Any]]:
-    """The report from the run folders (when there are any), then the contrasts from the per-image predictions
-    (collected from the run folders into ``predictions.csv``, or, without run folders, the committed file)."""
+    """The report from the study's runs -- its run folders here, and the committed runs without a finished folder
+    here (:mod:`~mwa_lightning.experiments.archive`) -- then its committed runs (``runs.csv``, ``scalars.csv``: every
+    finished run of its own), then the contrasts from the per-image predictions (collected into ``predictions.csv``
+    from the run folders and the committed file; without any runs, the committed file alone)."""
     from mwa_lightning.experiments.paired import collect_predictions, write_contrasts
-    from mwa_lightning.experiments.report import find_runs, report_runs
+    from mwa_lightning.experiments.report import RunRecord, find_runs, report_runs
 
-    rows: list[dict[str, Any]] = []
     own = study.logs / study.name
-    runs = find_runs(own) if own.is_dir() else []
-    for variant in study.aliases:  # another study's runs, reported under this study's variant name
-        for seed in study.seeds:
-            folder = study.run(variant, seed).folder
-            for record in find_runs(folder) if folder.is_dir() else []:
-                record.config = {**record.config, "experiment": f"{study.name}/{variant}"}
-                runs.append(record)
+    on_disk = {record.path: record for record in find_runs(own)} if own.is_dir() else {}
+    runs: list[RunRecord] = []
+    to_commit = []
+    for run in study.runs():
+        record = on_disk.pop(run.folder, None)
+        if record is None and run.variant in study.aliases and run.folder.is_dir():
+            record = next(iter(find_runs(run.folder)), None)  # another study's run folder
+        if (record is None or not record.finished) and run.state == COMMITTED:
+            committed = study.committed_run(run.variant, run.seed, with_scalars=True)
+            assert committed is not None
+            record = RunRecord(run.folder, committed.config, committed.scalars, committed.seconds, committed.finished)
+        if record is None:
+            continue
+        if run.variant in study.aliases:  # another study's run, reported under this study's variant name
+            record.config = {**record.config, "experiment": f"{study.name}/{run.variant}"}
+        elif record.finished:
+            to_commit.append(
+                CommittedRun(run.variant, run.seed, record.seconds, record.finished_json, record.config, record.scalars)
+            )
+        runs.append(record)
+    runs += on_disk.values()  # folders under logs/<study> that are no run of the study file (not committed)
+    rows: list[dict[str, Any]] = []
     if runs:
         rows = report_runs(runs, study.results_dir, strip_prefix=f"{study.name}/")
         print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
+        if to_commit:
+            n = write_runs(study.results_dir, to_commit)
+            print(f"wrote {study.results_dir}/runs.csv, scalars.csv ({n} finished runs)")
         if study.protocol == "test-once":
             for path in collect_predictions(study):
                 print(f"wrote {path}")
@@ -551,14 +605,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stale = {} if args.no_check else stale_runs(study, check_variants(study))
         if args.dry_run:
             runs = study.runs(args.only)
-            counts = dict.fromkeys((*STATES, STALE), 0)
+            counts = dict.fromkeys((*STATES, COMMITTED, STALE), 0)
             for run in runs:
                 state = STALE if run.folder in stale else run.state
                 counts[state] += 1
                 note = f" (differs in: {', '.join(stale[run.folder][:4])})" if state == STALE else ""
                 print(f"{state:8s} {run.folder}{note}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-            print_time_left(runs)
+            print_time_left(study, runs)
             if study.protocol == "test-once":
                 print_power(study)
             return 0

@@ -145,6 +145,59 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
     reuse.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(StudyError, match=r"has no own variant 'nope'; its variants: mwa, gfn"):
         Study.load(reuse)
+    goes_on_elsewhere(path, results, capsys)
+
+
+def goes_on_elsewhere(path: Path, results: Path, capsys) -> None:
+    """The finished study's committed results, copied to 'another machine' (no logs/): its report comes back from
+    them alone, its runs count as finished, and it goes on with a new seed beside them."""
+    import csv
+    import shutil
+
+    from mwa_lightning.experiments.archive import RUNS, read_runs
+
+    committed = read_runs(results, with_scalars=True)
+    assert sorted(committed) == [("gfn", 0), ("gfn", 1), ("mwa", 0), ("mwa", 1)]
+    logs = path.parent / "logs" / "fair"
+    for (variant, seed), run in committed.items():
+        folder = logs / variant / f"seed{seed}"
+        assert run.finished == yaml.safe_load((folder / "finished.json").read_text())
+        assert run.config == yaml.safe_load((folder / "config.yaml").read_text())
+        assert len(run.scalars["val/acc"]) == 3 and run.seconds > 0
+    elsewhere = path.parent / "elsewhere"
+    shutil.copytree(results, elsewhere / "results" / "fair")
+    spec = yaml.safe_load(path.read_text()) | {"logs": str(elsewhere / "logs"), "results": str(elsewhere / "results")}
+    moved = elsewhere / "fair.yaml"
+    moved.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    def table(folder: Path) -> list[dict]:  # report.csv without the folders column (their paths moved)
+        return [
+            {k: v for k, v in row.items() if k != "folders"} for row in csv.DictReader((folder / "report.csv").open())
+        ]
+
+    before = {name: (results / name).read_text() for name in ("contrasts.csv", PREDICTIONS, RUNS, "scalars.csv")}
+    assert main([str(moved), "--report-only"]) == 0
+    again = elsewhere / "results" / "fair"
+    assert table(again) == table(results)
+    assert {name: (again / name).read_text() for name in before} == before
+    assert main([str(moved), "--dry-run"]) == 0
+    assert "4 runs: 0 done, 0 partial, 0 todo, 4 committed, 0 stale" in capsys.readouterr().out
+    # a third seed of gfn trains beside the committed runs; nothing else trains
+    moved.write_text(yaml.safe_dump(spec | {"seeds": [0, 1, 2]}, sort_keys=False))
+    result = run_cli("study", str(moved), "--only", "gfn", cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("committed, skipped") == 2 and sorted(
+        p.name for p in (elsewhere / "logs").rglob("seed*")
+    ) == ["seed2"]
+    rows = {row["experiment"]: row for row in table(again)}
+    assert rows["gfn"]["seeds"] == "0,1,2" and rows["mwa"]["seeds"] == "0,1"
+    assert set(read_runs(again)) == set(committed) | {("gfn", 2)}
+    assert set(read_predictions(again / PREDICTIONS)[1]["gfn"]) == {0, 1, 2}
+    # a committed run is held to the study file like a run folder
+    moved.write_text(yaml.safe_dump(spec | {"args": {"model.lr": 0.5}}, sort_keys=False))
+    assert main([str(moved)]) == 2
+    err = capsys.readouterr().err
+    assert "4 run(s) were trained with another config" in err and "model.lr" in err and f"{again}/runs.csv" in err
 
 
 def committed_contrasts():

@@ -95,7 +95,7 @@ def test_a_second_invocation_skips_finished_runs(smoke):
     assert again.stdout.count("done, skipped") == 4
     assert sorted(str(p) for p in (folder / "logs").rglob("events.out.tfevents.*")) == events
     dry = run_study(folder, "smoke.yaml", "--dry-run")
-    assert "4 runs: 4 done, 0 partial, 0 todo, 0 stale" in dry.stdout
+    assert "4 runs: 4 done, 0 partial, 0 todo, 0 committed, 0 stale" in dry.stdout
 
 
 def test_finished_runs_trained_with_another_config_are_refused_before_any_run(smoke, tmp_path, monkeypatch, capsys):
@@ -117,11 +117,11 @@ def test_finished_runs_trained_with_another_config_are_refused_before_any_run(sm
     for seed in SEEDS:
         assert f"stale    logs/smoke/skips-only/seed{seed} (differs in: model.lr)" in out
         assert f"done     logs/smoke/wavelet/seed{seed}" in out
-    assert "4 runs: 2 done, 0 partial, 0 todo, 2 stale" in out
+    assert "4 runs: 2 done, 0 partial, 0 todo, 0 committed, 2 stale" in out
 
     assert main([str(edited)]) == 2
     err = capsys.readouterr().err
-    assert "2 run folder(s) were trained with another config" in err and "logs/smoke/skips-only/seed0" in err
+    assert "2 run(s) were trained with another config" in err and "logs/smoke/skips-only/seed0" in err
     assert "model.lr" in err and "Traceback" not in err
     assert slurm.main([str(edited), "--gpus", "0", "--dry-run", "--out", str(tmp_path / "slurm")]) == 2
     assert "logs/smoke/skips-only/seed1" in capsys.readouterr().err

@@ -1,0 +1,105 @@
+"""A study's finished runs, committed beside its report, so that the study goes on from another machine.
+
+Run folders (``logs/``: checkpoints, event files) stay on the machine that trained them, and are never committed.
+A study that takes longer than one machine's session -- a cluster's scratch disk wiped, a laptop replaced, a CI
+box lent for a day -- would start again from nothing. So the report also writes, under ``results/<study>/``:
+
+- ``runs.csv``: one row per finished run: ``variant``, ``seed``, ``seconds`` (its run-hours' source,
+  :func:`~mwa_lightning.experiments.report.run_seconds`), ``finished`` (its ``finished.json``) and ``config`` (its
+  ``config.yaml``), the last two as JSON;
+- ``scalars.csv``: ``variant``, ``seed``, ``tag``, ``step``, ``value``: the scalars the report reads of it
+  (:data:`~mwa_lightning.experiments.report.SCALARS`), at full precision;
+
+and, under the ``test-once`` protocol, its per-image predictions are already in ``predictions.csv``. That is all
+the report, the contrasts, the stale-run check and the runner's skip need of a run. A run listed in ``runs.csv``
+with no finished folder on this machine is ``committed``: the study runner and ``mwa-lightning slurm`` skip it as
+finished, ``--dry-run`` lists it as such, its config is checked against the study file as a run folder's is, and
+the report takes it from these files. A run finished here replaces its committed rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUNS = "runs.csv"
+SCALARS_FILE = "scalars.csv"
+RUN_FIELDS = ("variant", "seed", "seconds", "finished", "config")
+SCALAR_FIELDS = ("variant", "seed", "tag", "step", "value")
+
+csv.field_size_limit(2**27)  # a run's config, as JSON in one cell, is longer than csv's default 128 KiB limit allows
+
+
+@dataclass(frozen=True)
+class CommittedRun:
+    """One finished run: a row of ``runs.csv`` and (when read with them) its rows of ``scalars.csv``."""
+
+    variant: str
+    seed: int
+    seconds: float
+    finished: dict[str, Any]
+    config: dict[str, Any]
+    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, int], CommittedRun]:
+    """``runs.csv`` of a study's results folder, by (variant, seed), with their scalars if asked; {} when there is
+    none."""
+    path = results_dir / RUNS
+    if not path.is_file():
+        return {}
+    scalars = _read_scalars(results_dir / SCALARS_FILE) if with_scalars else {}
+    runs = {}
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != RUN_FIELDS:
+            raise ValueError(f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}")
+        for row in reader:
+            key = (row["variant"], int(row["seed"]))
+            runs[key] = CommittedRun(
+                *key,
+                float(row["seconds"]),
+                json.loads(row["finished"]),
+                json.loads(row["config"]),
+                scalars.get(key, {}),
+            )
+    return runs
+
+
+def _read_scalars(path: Path) -> dict[tuple[str, int], dict[str, list[tuple[int, float]]]]:
+    scalars: dict[tuple[str, int], dict[str, list[tuple[int, float]]]] = {}
+    if not path.is_file():
+        return scalars
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            run = scalars.setdefault((row["variant"], int(row["seed"])), {})
+            run.setdefault(row["tag"], []).append((int(row["step"]), float(row["value"])))
+    return scalars
+
+
+def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
+    """Write ``runs.csv`` and ``scalars.csv`` (replacing them) from ``runs``; return how many runs."""
+    runs = sorted(runs, key=lambda r: (r.seed, r.variant))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with (results_dir / RUNS).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(RUN_FIELDS)
+        for r in runs:
+            writer.writerow([r.variant, r.seed, repr(r.seconds), _json(r.finished), _json(r.config)])
+    with (results_dir / SCALARS_FILE).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SCALAR_FIELDS)
+        for r in runs:
+            for tag in sorted(r.scalars):
+                for step, value in sorted(r.scalars[tag]):
+                    writer.writerow([r.variant, r.seed, tag, step, repr(float(value))])
+    return len(runs)
+
+
+def _json(value: Any) -> str:
+    """Compact JSON that reads back to the same values (NaN included, which finished.json may hold)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
