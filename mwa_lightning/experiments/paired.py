@@ -36,7 +36,9 @@ def predictions_path(study: Study, task: str = "") -> Path:
 
 def collect_predictions(study: Study) -> list[Path]:
     """Write each task's ``predictions.csv`` from its finished runs' test predictions (one file without tasks;
-    none for a task without any).
+    none for a task without any): a run folder's ``test_predictions.csv``, or for a committed run (finished on
+    another machine) its column of the committed ``predictions.csv`` -- this study's, or for a ``same_as`` variant
+    the other study's.
 
     Every run of a seed must have the same test labels (the same test images). When all seeds share them there is
     one ``label`` column; when each seed has its own test split (a UCR set with ``resample: seed``, one replicate
@@ -46,27 +48,34 @@ def collect_predictions(study: Study) -> list[Path]:
     for task in study.tasks:
         prefix = f"{task}/" if task else ""
         runs = [r for r in study.runs() if r.variant.startswith(prefix)]
-        path = _collect(runs, prefix, predictions_path(study, task), f"{study.name}/{task}".rstrip("/"))
+        sources = {}  # a committed run -> (the predictions.csv holding it, its column there)
+        for run in runs:
+            if run.state == COMMITTED:
+                other, variant = study.aliases.get(run.variant, (study, run.variant.removeprefix(prefix)))
+                sources[run] = (predictions_path(other, task), f"{variant}/{seed_run_name(run.seed)}")
+        path = _collect(runs, prefix, predictions_path(study, task), sources)
         if path is not None:
             written.append(path)
     return written
 
 
-def _collect(runs: list[RunSpec], prefix: str, out: Path, where: str) -> Path | None:
+def _collect(runs: list[RunSpec], prefix: str, out: Path, sources: dict[RunSpec, tuple[Path, str]]) -> Path | None:
     labels: dict[int, np.ndarray] = {}
     columns: dict[str, np.ndarray] = {}
-    committed = _read_columns(out) if any(run.state == COMMITTED for run in runs) else {}
+    committed = {path: _read_columns(path) for path in {path for path, _ in sources.values()}}
     for run in runs:
         column = f"{run.variant.removeprefix(prefix)}/{seed_run_name(run.seed)}"
         path = run.folder / TEST_PREDICTIONS
-        if run.state == COMMITTED:  # finished elsewhere: its column of the committed file, and that file's labels
-            label_column = "label" if "label" in committed else f"label/{seed_run_name(run.seed)}"
-            if column not in committed or label_column not in committed:
+        if run in sources:  # finished elsewhere: its column of the committed file, and that file's labels
+            path, name = sources[run]
+            held = committed[path]
+            label_column = "label" if "label" in held else f"label/{seed_run_name(run.seed)}"
+            if name not in held or label_column not in held:
                 raise ValueError(
-                    f"{out} has no column {column!r} (or {label_column!r}), but the committed run {run.name} is "
+                    f"{path} has no column {name!r} (or {label_column!r}), but the committed run {run.name} is "
                     "listed in runs.csv beside it: the committed results disagree"
                 )
-            path, label, prediction = out, committed[label_column], committed[column]
+            label, prediction = held[label_column], held[name]
         elif run.state != "done" or not path.is_file():
             continue
         else:
@@ -81,7 +90,7 @@ def _collect(runs: list[RunSpec], prefix: str, out: Path, where: str) -> Path | 
         return None
     sizes = sorted({len(v) for v in labels.values()})
     if len(sizes) != 1:
-        raise ValueError(f"{where}: the seeds' test splits differ in size: {sizes}")
+        raise ValueError(f"{out}: the seeds' test splits differ in size: {sizes}")
     seeds = sorted(labels)
     shared = all(np.array_equal(labels[seeds[0]], labels[k]) for k in seeds)
     label_names = ["label"] if shared else [f"label/{seed_run_name(k)}" for k in seeds]

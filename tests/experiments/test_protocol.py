@@ -145,10 +145,10 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
     reuse.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(StudyError, match=r"has no own variant 'nope'; its variants: mwa, gfn"):
         Study.load(reuse)
-    goes_on_elsewhere(path, results, capsys)
+    goes_on_elsewhere(path, results, correct, capsys)
 
 
-def goes_on_elsewhere(path: Path, results: Path, capsys) -> None:
+def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     """The finished study's committed results, copied to 'another machine' (no logs/): its report comes back from
     them alone, its runs count as finished, and it goes on with a new seed beside them."""
     import csv
@@ -182,6 +182,15 @@ def goes_on_elsewhere(path: Path, results: Path, capsys) -> None:
     assert {name: (again / name).read_text() for name in before} == before
     assert main([str(moved), "--dry-run"]) == 0
     assert "4 runs: 0 done, 0 partial, 0 todo, 4 committed, 0 stale" in capsys.readouterr().out
+    # a study reusing the committed gfn runs (same_as) takes them, and their predictions, from the other's results
+    reuse = elsewhere / "reuse.yaml"
+    variants = {"m2": {"model.mixer.init_args.levels": 2}, "gfn": {"same_as": "fair/gfn"}}
+    reuse.write_text(yaml.safe_dump(spec | {"variants": variants, "contrasts": None}, sort_keys=False))
+    assert main([str(reuse), "--dry-run"]) == 0
+    assert "4 runs: 0 done, 0 partial, 2 todo, 2 committed, 0 stale" in capsys.readouterr().out
+    assert main([str(reuse), "--report-only"]) == 0
+    reused = read_predictions(elsewhere / "results" / "reuse" / PREDICTIONS)[1]
+    assert set(reused) == {"gfn"} and all(np.array_equal(reused["gfn"][k], correct["gfn"][k]) for k in (0, 1))
     # a third seed of gfn trains beside the committed runs; nothing else trains
     moved.write_text(yaml.safe_dump(spec | {"seeds": [0, 1, 2]}, sort_keys=False))
     result = run_cli("study", str(moved), "--only", "gfn", cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
