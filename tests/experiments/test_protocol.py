@@ -154,6 +154,7 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     import csv
     import shutil
 
+    from mwa_lightning.experiments import slurm
     from mwa_lightning.experiments.archive import RUNS, read_runs
 
     committed = read_runs(results, with_scalars=True)
@@ -182,6 +183,8 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     assert {name: (again / name).read_text() for name in before} == before
     assert main([str(moved), "--dry-run"]) == 0
     assert "4 runs: 0 done, 0 partial, 0 todo, 4 committed, 0 stale" in capsys.readouterr().out
+    assert slurm.main([str(moved), "--gpus", "0", "--dry-run", "--out", str(elsewhere / "slurm")]) == 0
+    assert "fair: all 4 runs have finished; nothing to submit" in capsys.readouterr().out
     # a study reusing the committed gfn runs (same_as) takes them, and their predictions, from the other's results
     reuse = elsewhere / "reuse.yaml"
     variants = {"m2": {"model.mixer.init_args.levels": 2}, "gfn": {"same_as": "fair/gfn"}}
