@@ -190,7 +190,8 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     variants = {"m2": {"model.mixer.init_args.levels": 2}, "gfn": {"same_as": "fair/gfn"}}
     reuse.write_text(yaml.safe_dump(spec | {"variants": variants, "contrasts": None}, sort_keys=False))
     assert main([str(reuse), "--dry-run"]) == 0
-    assert "4 runs: 0 done, 0 partial, 2 todo, 2 committed, 0 stale" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the time left from the committed runs' seconds
+    assert "4 runs: 0 done, 0 partial, 2 todo, 2 committed, 0 stale" in out and "left: 2 runs, about" in out
     assert main([str(reuse), "--report-only"]) == 0
     reused = read_predictions(elsewhere / "results" / "reuse" / PREDICTIONS)[1]
     assert set(reused) == {"gfn"} and all(np.array_equal(reused["gfn"][k], correct["gfn"][k]) for k in (0, 1))
