@@ -352,8 +352,11 @@ class Study:
         if variant in self.aliases:
             other, name = self.aliases[variant]
             return other.committed_run(name, seed, with_scalars)
-        runs = read_runs(self.results_dir, with_scalars=True) if with_scalars else self.committed_runs
-        return runs.get((variant, seed))
+        return (self._committed_with_scalars if with_scalars else self.committed_runs).get((variant, seed))
+
+    @functools.cached_property
+    def _committed_with_scalars(self) -> dict[tuple[str, int], CommittedRun]:
+        return read_runs(self.results_dir, with_scalars=True)
 
     def runs(self, only: Sequence[str] = ()) -> list[RunSpec]:
         """Every run, seed by seed; with ``only``, the runs of the variants matching one of these shell-style
