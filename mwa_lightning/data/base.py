@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -296,6 +297,11 @@ class InMemoryDataModule(ImageDataModule):
         return super().transform_batch(batch, train)
 
 
+def _md5(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+
+
 class DiskDataModule(InMemoryDataModule):
     """A DataModule whose data lives in ``data_dir`` in the dataset's original format.
 
@@ -314,6 +320,19 @@ class DiskDataModule(InMemoryDataModule):
     def missing_files(self) -> list[Path]:
         """Files or folders the reader needs that are absent."""
         raise NotImplementedError
+
+    def data_files(self) -> list[Path]:
+        """The files the reader reads, when it can name them all cheaply (:meth:`fingerprint`); none by default."""
+        return []
+
+    def fingerprint(self) -> dict[str, str] | None:
+        """The md5 of each file the reader reads (:meth:`data_files`), by its path under ``data_dir``; None when it
+        names none or one is absent. It identifies the data wherever its folder lies: a study's run committed on
+        another machine is held to it rather than to the folder's path (:mod:`mwa_lightning.experiments.archive`)."""
+        files = self.data_files()
+        if not files or not all(f.is_file() for f in files):
+            return None
+        return {f.relative_to(self.data_dir).as_posix(): _md5(f) for f in files}
 
     def fetch(self) -> None:
         """Download and extract the official archive into ``data_dir``."""

@@ -72,9 +72,11 @@ class CIFAR10DataModule(DiskDataModule):
         names = self.source.train_list if split == "train" else self.source.test_list
         return [self.folder / name for name, _md5 in names]
 
+    def data_files(self) -> list[Path]:
+        return [*self.split_files("train"), *self.split_files("test"), self.folder / self.source.meta["filename"]]
+
     def missing_files(self) -> list[Path]:
-        needed = [*self.split_files("train"), *self.split_files("test"), self.folder / self.source.meta["filename"]]
-        return [p for p in needed if not p.is_file()]
+        return [p for p in self.data_files() if not p.is_file()]
 
     def fetch(self) -> None:
         download_and_extract_archive(

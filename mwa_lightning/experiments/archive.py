@@ -5,8 +5,9 @@ A study that takes longer than one machine's session -- a cluster's scratch disk
 box lent for a day -- would start again from nothing. So the report also writes, under ``results/<study>/``:
 
 - ``runs.csv``: one row per finished run: ``variant``, ``seed``, ``seconds`` (its run-hours' source,
-  :func:`~mwa_lightning.experiments.report.run_seconds`), ``finished`` (its ``finished.json``) and ``config`` (its
-  ``config.yaml``), the last two as JSON;
+  :func:`~mwa_lightning.experiments.report.run_seconds`), ``finished`` (its ``finished.json``), ``config`` (its
+  ``config.yaml``) and ``data`` (the md5 of each file its DataModule reads, where it names them:
+  :func:`data_fingerprint`; null otherwise), the last three as JSON;
 - ``scalars.csv``: ``variant``, ``seed``, ``tag``, ``step``, ``value``: the scalars the report reads of it
   (:data:`~mwa_lightning.experiments.report.SCALARS`), at full precision;
 
@@ -14,12 +15,15 @@ and, under the ``test-once`` protocol, its per-image predictions are already in 
 the report, the contrasts, the stale-run check and the runner's skip need of a run. A run listed in ``runs.csv``
 with no finished folder on this machine is ``committed``: the study runner and ``mwa-lightning slurm`` skip it as
 finished, ``--dry-run`` lists it as such, its config is checked against the study file as a run folder's is, and
-the report takes it from these files. A run finished here replaces its committed rows.
+the report takes it from these files. A run finished here replaces its committed rows. The data folder's path is
+where the data lies on one machine: a committed run continued with another ``--data-dir`` is stale unless the
+files there are the same (the same fingerprint).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from typing import Any
 
 RUNS = "runs.csv"
 SCALARS_FILE = "scalars.csv"
-RUN_FIELDS = ("variant", "seed", "seconds", "finished", "config")
+RUN_FIELDS = ("variant", "seed", "seconds", "finished", "config", "data")
 SCALAR_FIELDS = ("variant", "seed", "tag", "step", "value")
 
 csv.field_size_limit(2**27)  # a run's config, as JSON in one cell, is longer than csv's default 128 KiB limit allows
@@ -43,6 +47,7 @@ class CommittedRun:
     seconds: float
     finished: dict[str, Any]
     config: dict[str, Any]
+    data: dict[str, str] | None = None  # data_fingerprint of its config's data
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
 
@@ -65,6 +70,7 @@ def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, 
                 float(row["seconds"]),
                 json.loads(row["finished"]),
                 json.loads(row["config"]),
+                json.loads(row["data"]),
                 scalars.get(key, {}),
             )
     return runs
@@ -89,7 +95,7 @@ def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
         writer = csv.writer(f)
         writer.writerow(RUN_FIELDS)
         for r in runs:
-            writer.writerow([r.variant, r.seed, repr(r.seconds), _json(r.finished), _json(r.config)])
+            writer.writerow([r.variant, r.seed, repr(r.seconds), _json(r.finished), _json(r.config), _json(r.data)])
     with (results_dir / SCALARS_FILE).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SCALAR_FIELDS)
@@ -103,3 +109,26 @@ def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
 def _json(value: Any) -> str:
     """Compact JSON that reads back to the same values (NaN included, which finished.json may hold)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@functools.cache
+def _fingerprint(data_json: str) -> str:
+    from mwa_lightning.models.mixers.registry import import_class
+
+    data = json.loads(data_json)
+    try:
+        module = import_class(data["class_path"])(**(data.get("init_args") or {}))
+    except Exception:  # a config this code can no longer build: no fingerprint, so the folder's path is compared
+        return "null"
+    fingerprint = getattr(module, "fingerprint", None)
+    return _json(fingerprint() if callable(fingerprint) else None)
+
+
+def data_fingerprint(config: dict[str, Any]) -> dict[str, str] | None:
+    """The fingerprint of a resolved config's data (:meth:`~mwa_lightning.data.base.DiskDataModule.fingerprint`: the
+    md5 of each file its DataModule reads), computed once per data config; None for data without one (generated,
+    or a reader that does not name its files) or absent here."""
+    data = config.get("data")
+    if not isinstance(data, dict) or "class_path" not in data:
+        return None
+    return json.loads(_fingerprint(_json(data)))

@@ -82,7 +82,7 @@ from typing import Any
 import yaml
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.archive import CommittedRun, read_runs, write_runs
+from mwa_lightning.experiments.archive import CommittedRun, data_fingerprint, read_runs, write_runs
 from mwa_lightning.experiments.runspec import COMMITTED, FINISHED_STATES, FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import (
@@ -442,9 +442,22 @@ def stale_runs(study: Study, resolved: dict[str, dict[str, Any]] | None = None) 
     for run, saved in saved_configs.items():
         # keys in both only: an option the code gained or renamed since the run is not a change of the study file
         differ = config_differences(saved, resolved[run.variant], ignore=NOT_COMPARED, shared_only=True)
+        if DATA_DIR in differ and _same_data(study, run, saved, resolved[run.variant]):
+            differ.remove(DATA_DIR)  # the same files in another folder (another machine's path to them)
         if differ:
             stale[run.folder] = differ
     return stale
+
+
+DATA_DIR = "data.init_args.data_dir"
+
+
+def _same_data(study: Study, run: RunSpec, saved: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a run's data (its committed fingerprint, or that of its saved config's folder) is the current config's:
+    the same files, by md5, wherever they lie (:func:`~mwa_lightning.experiments.archive.data_fingerprint`)."""
+    committed = study.committed_run(run.variant, run.seed) if run.state == COMMITTED else None
+    theirs = committed.data if committed is not None else data_fingerprint(saved)
+    return theirs is not None and theirs == data_fingerprint(current)
 
 
 def refuse_stale(study: Study, stale: dict[Path, list[str]]) -> None:
@@ -556,8 +569,12 @@ def write_report(study: Study) -> list[dict[str, Any]]:
         if run.variant in study.aliases:  # another study's run, reported under this study's variant name
             record.config = {**record.config, "experiment": f"{study.name}/{run.variant}"}
         elif record.finished:
+            committed = study.committed_run(run.variant, run.seed) if run.state == COMMITTED else None
+            data = committed.data if committed is not None else data_fingerprint(record.config)
             to_commit.append(
-                CommittedRun(run.variant, run.seed, record.seconds, record.finished_json, record.config, record.scalars)
+                CommittedRun(
+                    run.variant, run.seed, record.seconds, record.finished_json, record.config, data, record.scalars
+                )
             )
         runs.append(record)
     runs += on_disk.values()  # folders under logs/<study> that are no run of the study file (not committed)

@@ -310,3 +310,40 @@ def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_fi
             assert import_class(resolved["class_path"]) is cls
             own = {k.rsplit(".", 1)[1]: v for k, v in overrides.items() if k.startswith("model.mixer.init_args.")}
             assert resolved.get("init_args", {}) == {**defaults, **(wanted.get("init_args") or {}), **own}, variant
+
+
+def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path, monkeypatch):
+    """A committed run continued on another machine, where the same CIFAR files lie in another folder, is not
+    stale; one byte changed in those files makes it stale, naming the data folder."""
+    import shutil
+
+    from mwa_lightning.experiments import archive
+    from mwa_lightning.experiments.study import check_variants, stale_runs
+    from tests.dataset_files import write_cifar10
+
+    monkeypatch.chdir(ROOT)
+    here, there = tmp_path / "here", tmp_path / "there"
+    write_cifar10(here)
+    shutil.copytree(here, there)
+    spec = {"base": "configs/cifar10_fair.yaml", "seeds": [0], "variants": {"mwa": {}}, "results": str(tmp_path)}
+    path = tmp_path / "moved.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    config = check_variants(Study.load(path, data_dir=here))["mwa"]
+    fingerprint = archive.data_fingerprint(config)
+    names = ["batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    assert sorted(fingerprint) == [f"cifar-10-batches-py/{n}" for n in names]
+    run = archive.CommittedRun("mwa", 0, 60.0, {"epochs": 1, "metrics": {}}, config, fingerprint)
+    archive.write_runs(tmp_path / "moved", [run])
+    assert archive.read_runs(tmp_path / "moved")[("mwa", 0)] == run  # written and read back whole
+
+    study = Study.load(path, data_dir=there)
+    assert study.runs()[0].state == "committed" and stale_runs(study) == {}
+    with (there / "cifar-10-batches-py" / "test_batch").open("r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    archive._fingerprint.cache_clear()  # the files changed under this process
+    assert list(stale_runs(Study.load(path, data_dir=there)).values()) == [["data.init_args.data_dir"]]
+    # and a folder without the files is no match either
+    assert list(stale_runs(Study.load(path, data_dir=tmp_path / "nowhere")).values()) == [["data.init_args.data_dir"]]
