@@ -35,6 +35,11 @@ SCALARS_FILE = "scalars.csv"
 RUN_FIELDS = ("variant", "seed", "seconds", "finished", "config", "data")
 SCALAR_FIELDS = ("variant", "seed", "tag", "step", "value")
 
+
+class CommittedRunsError(ValueError):
+    """A study's committed runs cannot be read (a hand-edited or damaged ``runs.csv``); the message names the line."""
+
+
 csv.field_size_limit(2**27)  # a run's config, as JSON in one cell, is longer than csv's default 128 KiB limit allows
 
 
@@ -62,17 +67,17 @@ def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, 
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != RUN_FIELDS:
-            raise ValueError(f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}")
-        for row in reader:
-            key = (row["variant"], int(row["seed"]))
-            runs[key] = CommittedRun(
-                *key,
-                float(row["seconds"]),
-                json.loads(row["finished"]),
-                json.loads(row["config"]),
-                json.loads(row["data"]),
-                scalars.get(key, {}),
-            )
+            raise CommittedRunsError(f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                key = (row["variant"], int(row["seed"]))
+                fields = [json.loads(row[name]) for name in ("finished", "config", "data")]
+                runs[key] = CommittedRun(*key, float(row["seconds"]), *fields, scalars.get(key, {}))
+            except (TypeError, ValueError) as e:  # a hand-edited row (json's errors are ValueErrors)
+                raise CommittedRunsError(
+                    f"{path}, line {line}: {e}; expected {', '.join(RUN_FIELDS)} as the report writes them "
+                    f"(git checkout {path} restores it)"
+                ) from None
     return runs
 
 

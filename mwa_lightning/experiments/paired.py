@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mwa_lightning.bench.tables import markdown_table, write_csv
+from mwa_lightning.experiments.archive import CommittedRunsError
 from mwa_lightning.experiments.runspec import COMMITTED
 from mwa_lightning.experiments.stats import ContrastResult, analyse, contrast_variants
 from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
@@ -71,7 +72,7 @@ def _collect(runs: list[RunSpec], prefix: str, out: Path, sources: dict[RunSpec,
             held = committed[path]
             label_column = "label" if "label" in held else f"label/{seed_run_name(run.seed)}"
             if name not in held or label_column not in held:
-                raise ValueError(
+                raise CommittedRunsError(
                     f"{path} has no column {name!r} (or {label_column!r}), but the committed run {run.name} is "
                     "listed in runs.csv beside it: the committed results disagree"
                 )

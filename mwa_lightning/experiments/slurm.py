@@ -38,6 +38,7 @@ import yaml
 
 from mwa_lightning import COMMAND
 from mwa_lightning.early_signal import WARNING_SIGNAL
+from mwa_lightning.experiments.archive import CommittedRunsError
 from mwa_lightning.experiments.runspec import FINISHED_STATES, RunSpec
 from mwa_lightning.experiments.study import Study, StudyError, refuse_stale, stale_runs
 
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, tasks = study_tasks(args.study, args.data_dir, args.only)
         else:
             name, tasks = experiment_tasks(args.config, args.seeds, args.experiment, args.data_dir)
-    except StudyError as e:
+    except (StudyError, CommittedRunsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     todo = [t for t in tasks if args.include_done or t.state not in FINISHED_STATES]

@@ -82,7 +82,7 @@ from typing import Any
 import yaml
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.archive import CommittedRun, data_fingerprint, read_runs, write_runs
+from mwa_lightning.experiments.archive import CommittedRun, CommittedRunsError, data_fingerprint, read_runs, write_runs
 from mwa_lightning.experiments.runspec import COMMITTED, FINISHED_STATES, FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import (
@@ -644,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{len(failed)} run(s) failed: " + ", ".join(str(r.folder) for r in failed), file=sys.stderr)
             return 1
         return 0
-    except (StudyError, FileNotFoundError) as e:
+    except (StudyError, CommittedRunsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -312,7 +312,7 @@ def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_fi
             assert resolved.get("init_args", {}) == {**defaults, **(wanted.get("init_args") or {}), **own}, variant
 
 
-def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path, monkeypatch):
+def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path, monkeypatch, capsys):
     """A committed run continued on another machine, where the same CIFAR files lie in another folder, is not
     stale; one byte changed in those files makes it stale, naming the data folder."""
     import shutil
@@ -347,3 +347,9 @@ def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path,
     assert list(stale_runs(Study.load(path, data_dir=there)).values()) == [["data.init_args.data_dir"]]
     # and a folder without the files is no match either
     assert list(stale_runs(Study.load(path, data_dir=tmp_path / "nowhere")).values()) == [["data.init_args.data_dir"]]
+    # a hand-damaged runs.csv is a one-line error naming the line, before anything runs
+    runs = tmp_path / "moved" / "runs.csv"
+    runs.write_text(runs.read_text().replace('""epochs"":1', '""epochs"":'))  # CSV doubles the quotes
+    assert main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{runs}, line 2: Expecting value" in err and "Traceback" not in err
