@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mwa_lightning.experiments.study import Study
 
 PREDICTIONS = "predictions.csv"
+CONTRASTS_FILES = ("contrasts.md", "contrasts.csv", "contrasts.png")
 
 
 def predictions_path(study: Study, task: str = "") -> Path:
@@ -189,13 +190,16 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
             prefix = f"{task}/" if task else ""
             correct |= {f"{prefix}{v}": c for v, c in read_predictions(path)[1].items()}
     ready = {n: c for n, c in study.contrasts.items() if all(v in correct for v in contrast_variants(c))}
-    if not ready:
+    out = study.results_dir
+    if not ready:  # none can be computed from the predictions as they are: no earlier figures left beside them
+        for name in CONTRASTS_FILES:
+            (out / name).unlink(missing_ok=True)
         return []
     results = analyse(correct, ready)
-    out = study.results_dir
     waiting = sorted(set(study.contrasts) - set(ready))
     note = f"\nNot yet computed (a variant has no finished run): {', '.join(waiting)}.\n" if waiting else ""
-    (out / "contrasts.md").write_text(contrasts_markdown(results) + note)
-    write_csv(out / "contrasts.csv", [vars(r) for r in results], quiet=True)
-    plot_contrasts(results, out / "contrasts.png", f"{study.name}: paired contrasts")
+    md, table, plot = CONTRASTS_FILES
+    (out / md).write_text(contrasts_markdown(results) + note)
+    write_csv(out / table, [vars(r) for r in results], quiet=True)
+    plot_contrasts(results, out / plot, f"{study.name}: paired contrasts")
     return results

@@ -188,13 +188,17 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     # a study reusing the committed gfn runs (same_as) takes them, and their predictions, from the other's results
     reuse = elsewhere / "reuse.yaml"
     variants = {"m2": {"model.mixer.init_args.levels": 2}, "gfn": {"same_as": "fair/gfn"}}
-    reuse.write_text(yaml.safe_dump(spec | {"variants": variants, "contrasts": None}, sort_keys=False))
+    reuse.write_text(yaml.safe_dump(spec | {"variants": variants, "contrasts": {"m2-vs-gfn": ["m2", "gfn"]}}))
+    earlier = elsewhere / "results" / "reuse" / "contrasts.md"  # figures of an earlier state, m2 not yet trained
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("| m2-vs-gfn | +1.00 |")
     assert main([str(reuse), "--dry-run"]) == 0
     out = capsys.readouterr().out  # the time left from the committed runs' seconds
     assert "4 runs: 0 done, 0 partial, 2 todo, 2 committed, 0 stale" in out and "left: 2 runs, about" in out
     assert main([str(reuse), "--report-only"]) == 0
     reused = read_predictions(elsewhere / "results" / "reuse" / PREDICTIONS)[1]
     assert set(reused) == {"gfn"} and all(np.array_equal(reused["gfn"][k], correct["gfn"][k]) for k in (0, 1))
+    assert not earlier.exists()  # no contrast follows from these predictions: none is left beside them
     # a third seed of gfn trains beside the committed runs; nothing else trains
     moved.write_text(yaml.safe_dump(spec | {"seeds": [0, 1, 2]}, sort_keys=False))
     result = run_cli("study", str(moved), "--only", "gfn", cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
