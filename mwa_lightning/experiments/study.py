@@ -544,6 +544,24 @@ def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()
     return failed
 
 
+def progress(study: Study) -> str:
+    """How much of the study has finished, for its report: the runs finished (here or committed) of all its runs,
+    and each variant's finished seeds."""
+    runs = study.runs()
+    finished: dict[str, list[int]] = {variant: [] for variant in study.variants}
+    for run in runs:
+        if run.state in FINISHED_STATES:
+            finished[run.variant].append(run.seed)
+    done = sum(map(len, finished.values()))
+    if done == len(runs):
+        return f"\nThe study is complete: all {len(runs)} runs have finished.\n"
+    seeds = "; ".join(f"{v} {','.join(map(str, s)) or '-'}" for v, s in finished.items())
+    return (
+        f"\n**Partial**: {done} of the study's {len(runs)} runs ({len(study.variants)} variants x {len(study.seeds)} "
+        f"seeds) have finished; the figures above are of those. The seeds finished of each variant: {seeds}.\n"
+    )
+
+
 def write_report(study: Study) -> list[dict[str, Any]]:
     """The report from the study's runs -- its run folders here, and the committed runs without a finished folder
     here (:mod:`~mwa_lightning.experiments.archive`) -- then its committed runs (``runs.csv``, ``scalars.csv``: every
@@ -581,6 +599,8 @@ def write_report(study: Study) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if runs:
         rows = report_runs(runs, study.results_dir, strip_prefix=f"{study.name}/")
+        with (study.results_dir / "report.md").open("a") as f:
+            f.write(progress(study))
         print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
         if to_commit:
             n = write_runs(study.results_dir, to_commit)

@@ -208,6 +208,9 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     ) == ["seed2"]
     rows = {row["experiment"]: row for row in table(again)}
     assert rows["gfn"]["seeds"] == "0,1,2" and rows["mwa"]["seeds"] == "0,1"
+    report = (again / "report.md").read_text()
+    assert "**Partial**: 5 of the study's 6 runs (2 variants x 3 seeds) have finished" in report
+    assert "each variant: mwa 0,1; gfn 0,1,2." in report
     assert set(read_runs(again)) == set(committed) | {("gfn", 2)}
     assert set(read_predictions(again / PREDICTIONS)[1]["gfn"]) == {0, 1, 2}
     # a committed run is held to the study file like a run folder

@@ -69,6 +69,7 @@ def test_report_has_seeds_mean_and_std_of_the_last_epoch(smoke):
     folder, _ = smoke
     table = (folder / "results" / "smoke" / "report.md").read_text()
     assert "top-1 % (last epoch)" in table and "max top-1 % over epochs" in table
+    assert table.endswith("The study is complete: all 4 runs have finished.\n")
     rows = {r["experiment"]: r for r in csv.DictReader((folder / "results" / "smoke" / "report.csv").open())}
     assert set(rows) == {"wavelet", "skips-only"}
     for variant, row in rows.items():
