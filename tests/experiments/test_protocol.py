@@ -246,3 +246,47 @@ def test_a_committed_studys_contrasts_follow_from_its_committed_predictions(path
         shutil.copy(predictions, target)
     assert write_contrasts(study)
     assert (tmp_path / study.name / "contrasts.csv").read_text() == (results / "contrasts.csv").read_text()
+
+
+def committed_runs():
+    """The committed studies that hold their finished runs (``runs.csv``): (study file, its results folder)."""
+    found = []
+    for path in sorted((ROOT / "configs" / "studies").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        results = ROOT / spec.get("results", "results") / path.stem
+        if (results / "runs.csv").is_file():
+            found.append(pytest.param(path, results, id=path.stem))
+    return found
+
+
+@pytest.mark.parametrize("path,results", committed_runs())
+def test_a_committed_studys_report_follows_from_its_committed_runs(path, results, tmp_path, monkeypatch):
+    """Write the report of every study that commits its runs from those files alone, on a machine without its run
+    folders: the same table, predictions, contrasts and committed runs as the ones committed."""
+    import csv
+    import shutil
+
+    from mwa_lightning.experiments.study import write_report
+
+    monkeypatch.chdir(ROOT)
+    study = Study.load(path.relative_to(ROOT))
+    study.logs, study.results = tmp_path / "no-logs", tmp_path
+    shutil.copytree(results, tmp_path / study.name)
+    assert write_report(study)
+
+    # the table's rows of finished runs, without the folders (paths on the machine that trained them); a row with a
+    # run part-way when it was written also without that run's count and hours (such a run is not committed)
+    partway = {r["experiment"] for r in csv.DictReader((results / "report.csv").open()) if r["unfinished"] != "0"}
+
+    def table(folder: Path) -> dict[str, dict]:
+        rows = {r["experiment"]: r for r in csv.DictReader((folder / "report.csv").open()) if r["runs"] != "0"}
+        for name, row in rows.items():
+            for key in ("folders", *(("unfinished", "run_hours") if name in partway else ())):
+                del row[key]
+        return rows
+
+    again = tmp_path / study.name
+    assert table(again) == table(results)
+    for name in ("predictions.csv", "runs.csv", "scalars.csv", "contrasts.csv"):
+        if (results / name).is_file():
+            assert (again / name).read_text() == (results / name).read_text(), name
