@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -21,6 +20,7 @@ import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torchvision.datasets.utils import calculate_md5
 
 from mwa_lightning.data.augment import (
     Augment,
@@ -297,11 +297,6 @@ class InMemoryDataModule(ImageDataModule):
         return super().transform_batch(batch, train)
 
 
-def _md5(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
-
-
 class DiskDataModule(InMemoryDataModule):
     """A DataModule whose data lives in ``data_dir`` in the dataset's original format.
 
@@ -332,7 +327,7 @@ class DiskDataModule(InMemoryDataModule):
         files = self.data_files()
         if not files or not all(f.is_file() for f in files):
             return None
-        return {f.relative_to(self.data_dir).as_posix(): _md5(f) for f in files}
+        return {f.relative_to(self.data_dir).as_posix(): calculate_md5(f) for f in files}
 
     def fetch(self) -> None:
         """Download and extract the official archive into ``data_dir``."""

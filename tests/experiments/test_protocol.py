@@ -1,5 +1,6 @@
 """The fair-comparison protocol: select on validation, test once after the last epoch, record every test image."""
 
+import csv
 import signal
 from pathlib import Path
 
@@ -151,7 +152,6 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
 def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     """The finished study's committed results, copied to 'another machine' (no logs/): its report comes back from
     them alone, its runs count as finished, and it goes on with a new seed beside them."""
-    import csv
     import shutil
 
     from mwa_lightning.experiments import slurm
@@ -171,15 +171,10 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     moved = elsewhere / "fair.yaml"
     moved.write_text(yaml.safe_dump(spec, sort_keys=False))
 
-    def table(folder: Path) -> list[dict]:  # report.csv without the folders column (their paths moved)
-        return [
-            {k: v for k, v in row.items() if k != "folders"} for row in csv.DictReader((folder / "report.csv").open())
-        ]
-
     before = {name: (results / name).read_text() for name in ("contrasts.csv", PREDICTIONS, RUNS, "scalars.csv")}
     assert main([str(moved), "--report-only"]) == 0
     again = elsewhere / "results" / "fair"
-    assert table(again) == table(results)
+    assert report_rows(again) == report_rows(results)
     assert {name: (again / name).read_text() for name in before} == before
     assert main([str(moved), "--dry-run"]) == 0
     assert "4 runs: 0 done, 0 partial, 0 todo, 4 committed, 0 stale" in capsys.readouterr().out
@@ -206,7 +201,7 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     assert result.stdout.count("committed, skipped") == 2 and sorted(
         p.name for p in (elsewhere / "logs").rglob("seed*")
     ) == ["seed2"]
-    rows = {row["experiment"]: row for row in table(again)}
+    rows = report_rows(again)
     assert rows["gfn"]["seeds"] == "0,1,2" and rows["mwa"]["seeds"] == "0,1"
     report = (again / "report.md").read_text()
     assert "**Partial**: 5 of the study's 6 runs (2 variants x 3 seeds) have finished" in report
@@ -220,18 +215,28 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     assert "4 run(s) were trained with another config" in err and "model.lr" in err and f"{again}/runs.csv" in err
 
 
-def committed_contrasts():
-    """The committed studies that have contrasts results: (study file, its results folder)."""
+def report_rows(folder: Path, partway: set[str] = frozenset()) -> dict[str, dict]:
+    """A report.csv's rows of finished runs, by experiment, without the folders column (paths on the machine that
+    trained them), and for the rows named in ``partway`` without their unfinished count and run-hours."""
+    rows = {r["experiment"]: r for r in csv.DictReader((folder / "report.csv").open()) if r["runs"] != "0"}
+    for name, row in rows.items():
+        for key in ("folders", *(("unfinished", "run_hours") if name in partway else ())):
+            del row[key]
+    return rows
+
+
+def committed_studies(holding: str):
+    """The committed studies whose results folder holds the file ``holding``: (study file, its results folder)."""
     found = []
     for path in sorted((ROOT / "configs" / "studies").glob("*.yaml")):
         spec = yaml.safe_load(path.read_text()) or {}
         results = ROOT / spec.get("results", "results") / path.stem
-        if (results / "contrasts.csv").is_file():
+        if (results / holding).is_file():
             found.append(pytest.param(path, results, id=path.stem))
     return found
 
 
-@pytest.mark.parametrize("path,results", committed_contrasts())
+@pytest.mark.parametrize("path,results", committed_studies("contrasts.csv"))
 def test_a_committed_studys_contrasts_follow_from_its_committed_predictions(path, results, tmp_path, monkeypatch):
     """Recompute the contrasts of every committed study from its committed predictions.csv file(s) alone: the
     published numbers are what the statistics give, nothing edited by hand."""
@@ -248,22 +253,10 @@ def test_a_committed_studys_contrasts_follow_from_its_committed_predictions(path
     assert (tmp_path / study.name / "contrasts.csv").read_text() == (results / "contrasts.csv").read_text()
 
 
-def committed_runs():
-    """The committed studies that hold their finished runs (``runs.csv``): (study file, its results folder)."""
-    found = []
-    for path in sorted((ROOT / "configs" / "studies").glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        results = ROOT / spec.get("results", "results") / path.stem
-        if (results / "runs.csv").is_file():
-            found.append(pytest.param(path, results, id=path.stem))
-    return found
-
-
-@pytest.mark.parametrize("path,results", committed_runs())
+@pytest.mark.parametrize("path,results", committed_studies("runs.csv"))
 def test_a_committed_studys_report_follows_from_its_committed_runs(path, results, tmp_path, monkeypatch):
     """Write the report of every study that commits its runs from those files alone, on a machine without its run
     folders: the same table, predictions, contrasts and committed runs as the ones committed."""
-    import csv
     import shutil
 
     from mwa_lightning.experiments.study import write_report
@@ -274,19 +267,10 @@ def test_a_committed_studys_report_follows_from_its_committed_runs(path, results
     shutil.copytree(results, tmp_path / study.name)
     assert write_report(study)
 
-    # the table's rows of finished runs, without the folders (paths on the machine that trained them); a row with a
-    # run part-way when it was written also without that run's count and hours (such a run is not committed)
+    # a row with a run part-way when the report was written: without that run's count and hours (it is not committed)
     partway = {r["experiment"] for r in csv.DictReader((results / "report.csv").open()) if r["unfinished"] != "0"}
-
-    def table(folder: Path) -> dict[str, dict]:
-        rows = {r["experiment"]: r for r in csv.DictReader((folder / "report.csv").open()) if r["runs"] != "0"}
-        for name, row in rows.items():
-            for key in ("folders", *(("unfinished", "run_hours") if name in partway else ())):
-                del row[key]
-        return rows
-
     again = tmp_path / study.name
-    assert table(again) == table(results)
+    assert report_rows(again, partway) == report_rows(results, partway)
     for name in ("predictions.csv", "runs.csv", "scalars.csv", "contrasts.csv"):
         if (results / name).is_file():
             assert (again / name).read_text() == (results / name).read_text(), name
