@@ -7,6 +7,7 @@ know fails, so that a new kind of command is never left unchecked.
 """
 
 import contextlib
+import csv
 import io
 import re
 import shlex
@@ -120,3 +121,53 @@ def test_command_runs(path, line, words, monkeypatch, tmp_path):
         argv = ["--help"]
     code, out = _run_quiet(run_tool, name, argv)
     assert code == 0 and out, where
+
+
+# A figure quoted as "mean ± std" or "mean [low, high]" in the README or a results README must be a row of a committed
+# results CSV: a report's <metric>_mean/_std (accuracies as fractions there, points here) or a contrast's
+# mean/low/high, at the printed precision. A doc under results/<study>/ draws only on the CSVs under that folder.
+RESULTS = ROOT / "results"
+QUOTING_DOCS = [ROOT / "README.md", *sorted(RESULTS.rglob("README.md"))]
+NUMBER = r"([+-]?\d+(?:\.\d+)?)"
+MEAN_STD = re.compile(rf"(?<![\w.]){NUMBER} ± {NUMBER}")
+INTERVAL = re.compile(rf"(?<![\w.]){NUMBER}\**,? \[{NUMBER}, {NUMBER}\]")
+
+
+def _committed_figures(folder):
+    """(mean, std) pairs of the reports and (mean, low, high) triples of the contrasts in the CSVs under folder."""
+    pairs, triples = [], []
+    for path in sorted(folder.rglob("*.csv")):
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            for column, value in row.items():
+                std = row.get(column.removesuffix("_mean") + "_std")
+                if column.endswith("_mean") and value and std is not None:
+                    pairs.append((float(value), float(std or 0)))
+            if {"mean", "low", "high"} <= row.keys():
+                triples.append((float(row["mean"]), float(row["low"]), float(row["high"])))
+    return pairs, triples
+
+
+def _printed(value, text):
+    """Does value, rounded as text is printed, give text?"""
+    decimals = len(text.partition(".")[2])
+    return abs(value - float(text)) <= 0.5 * 10**-decimals + 1e-9
+
+
+def test_the_figures_the_docs_quote_are_the_committed_results():
+    quoted, unmatched = 0, []
+    for doc in QUOTING_DOCS:
+        pairs, triples = _committed_figures(RESULTS if doc.parent in (ROOT, RESULTS) else doc.parent)
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            for m in MEAN_STD.finditer(line):
+                mean, std = m.groups()
+                quoted += 1
+                if not any(_printed(a * k, mean) and _printed(b * k, std) for a, b in pairs for k in (1, 100)):
+                    unmatched.append(f"{doc.relative_to(ROOT)}:{number}: {m.group(0)}")
+            for m in INTERVAL.finditer(line):
+                quoted += 1
+                if not any(all(map(_printed, t, m.groups())) for t in triples):
+                    unmatched.append(f"{doc.relative_to(ROOT)}:{number}: {m.group(0)}")
+    assert quoted >= 50, f"only {quoted} quoted figures found: has the docs' format changed?"
+    assert not unmatched, "figures quoted in the docs that no committed results CSV holds:\n" + "\n".join(unmatched)
