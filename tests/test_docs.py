@@ -8,6 +8,7 @@ know fails, so that a new kind of command is never left unchecked.
 
 import contextlib
 import csv
+import functools
 import io
 import re
 import shlex
@@ -133,10 +134,11 @@ MEAN_STD = re.compile(rf"(?<![\w.]){NUMBER} ± {NUMBER}")
 INTERVAL = re.compile(rf"(?<![\w.]){NUMBER}\**,? \[{NUMBER}, {NUMBER}\]")
 
 
+@functools.cache
 def _committed_figures(folder):
-    """(mean, std) pairs of the reports and (mean, low, high) triples of the contrasts in the CSVs under folder."""
+    """(mean, std) pairs of the reports and (mean, low, high) triples of the contrasts under folder."""
     pairs, triples = [], []
-    for path in sorted(folder.rglob("*.csv")):
+    for path in sorted(p for p in folder.rglob("*.csv") if p.name in ("report.csv", "contrasts.csv")):
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
         for row in rows:
