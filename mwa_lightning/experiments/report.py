@@ -2,7 +2,8 @@
 
 Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
 files) is a run. Runs whose configs differ only in the seed (``seed_everything``, the run folder's name) are
-grouped into a row: experiment, mixer and its non-default options, backbone, dataset, the seeds, epochs,
+grouped into a row: experiment, mixer and its non-default options (then the trunk's: the local branch, the
+output GELU...), backbone (``ViT`` or ``Seq``, depth x width / patch; ``-`` for MiniRocket), dataset, the seeds, epochs,
 validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, how much top-1 rose over the last
 3 epochs (has it flattened?), parameters, FLOPs per image, median training throughput, and the run-hours the
 row's runs took (from their event files), with the total under the table. The maximum of top-1 over epochs is
@@ -36,9 +37,10 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from mwa_lightning import COMMAND
 from mwa_lightning.bench.tables import markdown_table, write_csv
+from mwa_lightning.experiments.runspec import MINIROCKET
 from mwa_lightning.models.mixers import mixer_name
 from mwa_lightning.models.mixers.registry import import_class
-from mwa_lightning.models.vit import SIZES
+from mwa_lightning.models.vit import SIZES, TRUNK_OPTIONS, trunk_defaults
 from mwa_lightning.training.metric_names import (
     EPOCH,
     FLOPS,
@@ -163,14 +165,43 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     return mixer_name(class_path) or _short(class_path), ", ".join(options)
 
 
-def backbone_description(model: dict[str, Any]) -> str:
-    """``ViT-S/4`` for a named size; ``ViT 4x128/4`` (depth x width / patch) when depth or width is set."""
+def backbone_description(model: dict[str, Any], data_class: str | None = None) -> str:
+    """``ViT-S/4`` for a named size; ``ViT 4x128/4`` (depth x width / patch) when depth or width is set; ``Seq``
+    in place of ``ViT`` when the DataModule (``data_class``, its class path) serves sequences."""
+    kind = "Seq" if _serves_sequences(data_class) else "ViT"
     size, patch = model.get("size", "S"), model.get("patch_size", 4)
     depth, width = model.get("depth"), model.get("embed_dim")
     if depth is None and width is None:
-        return f"ViT-{size}/{patch}"
+        return f"{kind}-{size}/{patch}"
     named_depth, named_width = SIZES.get(size, (None, None))
-    return f"ViT {depth or named_depth}x{width or named_width}/{patch}"
+    return f"{kind} {depth or named_depth}x{width or named_width}/{patch}"
+
+
+def _serves_sequences(data_class: str | None) -> bool:
+    from mwa_lightning.data.sequences import SequenceData
+
+    try:
+        return data_class is not None and issubclass(import_class(data_class), SequenceData)
+    except (AttributeError, ImportError, ValueError, TypeError):
+        return False
+
+
+def trunk_description(model: dict[str, Any]) -> str:
+    """The backbone's trunk options (the local branch, the output GELU, the block...) that differ from their
+    defaults, e.g. ``local_branch=True``."""
+    defaults = trunk_defaults()
+    return ", ".join(f"{k}={model[k]}" for k in TRUNK_OPTIONS if k in model and model[k] != defaults[k])
+
+
+def run_description(config: dict[str, Any]) -> tuple[str, str, str]:
+    """(mixer, options, backbone) of a run's config: a deep run's mixer and its options followed by the trunk's
+    (:func:`mixer_description`, :func:`trunk_description`); MiniRocket's run has no mixer options or backbone."""
+    if config.get("command") == MINIROCKET:
+        return MINIROCKET, "", "-"
+    model = config.get("model") or {}
+    mixer, options = mixer_description(model)
+    options = ", ".join(part for part in (options, trunk_description(model)) if part)
+    return mixer, options, backbone_description(model, (config.get("data") or {}).get("class_path"))
 
 
 def group_key(run: RunRecord) -> str:
@@ -202,8 +233,7 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
     for everyone in groups.values():
         members = [r for r in everyone if r.finished]
         first = everyone[0]
-        model = first.config.get("model") or {}
-        mixer, options = mixer_description(model)
+        mixer, options, backbone = run_description(first.config)
         data = first.config.get("data") or {}
         per_run = {
             "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],
@@ -220,7 +250,7 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
             "experiment": first.experiment.removeprefix(strip_prefix),
             "mixer": mixer,
             "options": options,
-            "backbone": backbone_description(model),
+            "backbone": backbone,
             "dataset": _short(data.get("class_path")).removesuffix("DataModule"),
             "seeds": ",".join(str(r.config.get("seed_everything")) for r in members),
             "runs": len(members),

@@ -101,7 +101,9 @@ def test_a_sequence_study_pairs_each_seeds_own_resample_within_each_task(tmp_pat
     first = (results / "contrasts.md").read_text()
     assert "arrowhead/conv-vs-minirocket" in first and "motions/conv-vs-minirocket" in first
     report = (results / "report.md").read_text()
-    assert "minirocket" in report
+    # MiniRocket's rows name it and no backbone; the deep rows name the sequence backbone
+    assert "| arrowhead/minirocket | minirocket | - | - | UCR |" in report
+    assert "| arrowhead/conv | conv | " in report and "| Seq " in report and "ViT" not in report
     # without logs/: the same contrasts from the committed predictions alone
     study.logs = tmp_path / "nowhere"
     (results / "contrasts.md").unlink()

@@ -85,3 +85,21 @@ def test_rise_and_run_hours_come_from_the_curve_and_the_event_files(runs_dir, tm
     assert "| 25.0 |" in table and "| 0.04 |" in table and "In all: 1 run, 0.0 run-hours." in table
     short = report(runs_dir, tmp_path / "short")  # 2 epochs: no rise to give
     assert all(math.isnan(r["rise_top1_mean"]) for r in short) and all(r["run_hours"] > 0 for r in short)
+
+
+def test_a_row_names_the_trunk_options_the_backbone_kind_and_minirocket():
+    from mwa_lightning.experiments.report import run_description
+
+    mixer = {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention", "init_args": {"levels": 3}}
+    image = {
+        "model": {"mixer": mixer, "depth": 4, "embed_dim": 64},
+        "data": {"class_path": "mwa_lightning.data.CIFAR10DataModule"},
+    }
+    assert run_description(image) == ("mwa", "levels=3", "ViT 4x64/4")
+    # the local branch and the output GELU are the trunk's, not the mixer's: named when they differ from the default
+    local = {**image, "model": {**image["model"], "local_branch": True, "mixer_gelu": False}}
+    assert run_description(local) == ("mwa", "levels=3, local_branch=True", "ViT 4x64/4")
+    sequence = {**local, "data": {"class_path": "mwa_lightning.data.SequentialCIFAR10DataModule"}}
+    assert run_description(sequence)[2] == "Seq 4x64/4"
+    rocket = {"command": "minirocket", "seed_everything": 0, "data": sequence["data"]}
+    assert run_description(rocket) == ("minirocket", "", "-")
