@@ -7,7 +7,7 @@ labels and is not read. Some JPEGs are greyscale and are decoded to RGB.
 
 Decoding 110,000 JPEGs every epoch would starve a GPU, so each split is decoded once (in parallel threads)
 into a uint8 tensor cache ``.uint8-cache/<split>.pt`` beside the data (or under ``cache_dir``). The cache
-records a fingerprint of the sources -- every file's path, size and modification time, and the contents of
+records a key of the sources -- every file's path, size and modification time, and the contents of
 ``wnids.txt`` and ``val_annotations.txt`` -- and is rebuilt when that changes.
 """
 
@@ -128,7 +128,11 @@ class TinyImageNetDataModule(DiskDataModule):
             raise DataError(f"{len(missing)} annotated validation images are missing, e.g. {missing[0]}")
         return items
 
-    def fingerprint(self, items: list[tuple[Path, int]]) -> str:
+    def cache_key(self, items: list[tuple[Path, int]]) -> str:
+        """The key a split's decoded cache is stored under: each source file's path, label, size and modification
+        time, and the contents of ``wnids.txt`` and ``val_annotations.txt``. Not :meth:`fingerprint` (the md5 of the
+        data files a study's committed runs are held to): Tiny-ImageNet names no files for that, so a committed run is
+        held to its data folder's path."""
         h = hashlib.sha1(f"v{CACHE_VERSION}".encode())
         h.update((self.folder / "wnids.txt").read_bytes())
         h.update((self.folder / "val" / "val_annotations.txt").read_bytes())
@@ -143,12 +147,12 @@ class TinyImageNetDataModule(DiskDataModule):
 
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
         items = self.listing(split)
-        fingerprint = self.fingerprint(items)
+        key = self.cache_key(items)
         path = self.cache_path(split)
         if path.is_file():
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-                if cached.get("fingerprint") == fingerprint:
+                if cached.get("fingerprint") == key:
                     return cached["images"], cached["labels"]
                 log.info("Tiny-ImageNet %s: sources changed since %s was written; decoding again", split, path)
             except Exception as e:  # a damaged cache is rebuilt, not fatal
@@ -157,7 +161,7 @@ class TinyImageNetDataModule(DiskDataModule):
         with ThreadPoolExecutor(max(1, self.decode_threads)) as pool:
             images = torch.stack(list(pool.map(lambda item: decode(item[0], self.image_size), items)))
         labels = torch.tensor([label for _, label in items], dtype=torch.int64)
-        self.write_cache(path, {"fingerprint": fingerprint, "images": images, "labels": labels})
+        self.write_cache(path, {"fingerprint": key, "images": images, "labels": labels})
         return images, labels
 
     @staticmethod

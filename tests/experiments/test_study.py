@@ -354,3 +354,45 @@ def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path,
     assert main([str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert f"{runs}, line 2: Expecting value" in err and "Traceback" not in err
+
+
+def test_a_tiny_imagenet_study_writes_its_report_and_contrasts_from_its_run_folders(tmp_path):
+    """The whole pipeline on Tiny-ImageNet's own layout: two variants trained by the runner, then the report,
+    the committed runs (their data fingerprint is None: the reader names no files, so the folder's path is held)
+    and the paired contrasts. A ``fingerprint`` of another signature once made this report raise TypeError."""
+    from tests.dataset_files import write_tiny_imagenet
+
+    write_tiny_imagenet(tmp_path / "data", train=6, val=4)
+    base = tiny_config(tmp_path, **{"trainer.max_epochs": 1})
+    config = yaml.safe_load(base.read_text())
+    config["data"] = {
+        "class_path": "mwa_lightning.data.TinyImageNetDataModule",
+        "init_args": {"batch_size": 6, "val_size": 6, "cache_dir": str(tmp_path / "cache"), "decode_threads": 1},
+    }
+    config["model"]["patch_size"] = 16
+    base.write_text(yaml.safe_dump(config))
+    spec = {
+        "base": base.name,
+        "seeds": [0],
+        "data_dir": "data",
+        "protocol": "test-once",
+        "variants": {"mwa": {}, "identity": {"model.mixer": "mwa_lightning.models.IdentityMixer"}},
+        "contrasts": {"mwa-vs-identity": ["mwa", "identity"]},
+    }
+    (tmp_path / "tin.yaml").write_text(yaml.safe_dump(spec))
+    result = run_study(tmp_path, "tin.yaml")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    out = tmp_path / "results" / "tin"
+    assert "The study is complete: all 2 runs have finished." in (out / "report.md").read_text()
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and set(rows[0]) == {"index", "label", "mwa/seed0", "identity/seed0"}
+    contrasts = list(csv.DictReader((out / "contrasts.csv").open()))
+    assert [c["name"] for c in contrasts] == ["mwa-vs-identity"] and contrasts[0]["images"] == "12"
+    # the report again, from the committed files alone (no run folders): the same contrasts
+    import shutil
+
+    shutil.rmtree(tmp_path / "logs")
+    again = run_study(tmp_path, "tin.yaml", "--report-only")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert list(csv.DictReader((out / "contrasts.csv").open())) == contrasts
