@@ -138,7 +138,7 @@ INTERVAL = re.compile(rf"(?<![\w.]){NUMBER}\**,? \[{NUMBER}, {NUMBER}\]")
 def _committed_figures(folder):
     """(mean, std) pairs of the reports and (mean, low, high) triples of the contrasts under folder."""
     pairs, triples = [], []
-    for path in sorted(p for p in folder.rglob("*.csv") if p.name in ("report.csv", "contrasts.csv")):
+    for path in sorted(p for p in folder.rglob("*.csv") if p.name in ("report.csv", *CONTRAST_FILES)):
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
         for row in rows:
@@ -149,6 +149,9 @@ def _committed_figures(folder):
             if {"mean", "low", "high"} <= row.keys():
                 triples.append((float(row["mean"]), float(row["low"]), float(row["high"])))
     return pairs, triples
+
+
+CONTRAST_FILES = ("contrasts.csv", "contrasts-bootstrap.csv")  # the current contrasts; the old intervals, a record
 
 
 def _printed(value, text):
@@ -173,3 +176,67 @@ def test_the_figures_the_docs_quote_are_the_committed_results():
                     unmatched.append(f"{doc.relative_to(ROOT)}:{number}: {m.group(0)}")
     assert quoted >= 50, f"only {quoted} quoted figures found: has the docs' format changed?"
     assert not unmatched, "figures quoted in the docs that no committed results CSV holds:\n" + "\n".join(unmatched)
+
+
+# A claim about a contrast must follow from its row of contrasts.csv (the calibrated intervals):
+# - a figure "mean [low, high]" is bold (**mean** [low, high]) exactly when p (Holm) < 0.05;
+# - "level with" or "equivalent" on a line: the line quotes a contrast, and each contrast quoted there is
+#   equivalent within the study's margin (its 90 % interval inside +-delta), which needs a margin;
+# - "survives Holm" or "significant" (not negated) on a line: each contrast quoted there has p (Holm) < 0.05;
+# - an old bootstrap interval (contrasts-bootstrap.csv, kept as a record) is never bold, and its line says "old".
+NEGATED = re.compile(
+    r"\b(?:not|no longer|neither|nor)\b[^.;]*\bsignificant|\binsignificant|significant under the old", re.I
+)
+
+
+@functools.cache
+def _contrast_rows(folder):
+    """(rows of the current contrasts.csv files, (mean, low, high) of the old bootstrap ones) under folder."""
+    current, old = [], []
+    for path in sorted(folder.rglob("contrasts*.csv")):
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if path.name == "contrasts.csv":
+            current += rows
+        elif path.name == "contrasts-bootstrap.csv":
+            old += [(float(r["mean"]), float(r["low"]), float(r["high"])) for r in rows]
+    return current, old
+
+
+def test_the_docs_claim_only_what_the_contrasts_show():
+    checked, wrong = 0, []
+    for doc in QUOTING_DOCS:
+        current, old = _contrast_rows(RESULTS if doc.parent in (ROOT, RESULTS) else doc.parent)
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            where = f"{doc.relative_to(ROOT)}:{number}"
+            plain = line.lower().replace('"', "").replace("'", "")
+            claims_equal = re.search(r"level with|equivalent", plain) and not re.search(r"\bno equivalen", plain)
+            quoted = 0
+            claims_significant = re.search(r"survives? Holm|significant", line, re.I) and not NEGATED.search(line)
+            for m in INTERVAL.finditer(line):
+                bold = "**" in m.group(0)
+                match = [
+                    r for r in current if all(map(_printed, (float(r[k]) for k in ("mean", "low", "high")), m.groups()))
+                ]
+                if not match:
+                    if any(all(map(_printed, t, m.groups())) for t in old):
+                        checked += 1
+                        if bold or "old" not in line.lower():
+                            wrong.append(f"{where}: {m.group(0)} is an old bootstrap interval: not bold, and say 'old'")
+                    continue
+                checked += 1
+                quoted += 1
+                row = match[0]
+                significant = float(row["p_holm"]) < 0.05
+                if bold != significant:
+                    wrong.append(
+                        f"{where}: {m.group(0)} is {'' if bold else 'not '}bold but p (Holm) = {row['p_holm']}"
+                    )
+                if claims_equal and "equivalent" not in row["verdict"] and "within" not in row["verdict"]:
+                    wrong.append(f"{where}: 'level with'/'equivalent' but {row['name']} is {row['verdict']!r}")
+                if claims_significant and not significant:
+                    wrong.append(f"{where}: 'significant' but {row['name']} has p (Holm) = {row['p_holm']}")
+            if claims_equal and not quoted:
+                wrong.append(f"{where}: 'level with'/'equivalent' with no contrast quoted to show it")
+    assert checked >= 30, f"only {checked} contrasts quoted: has the docs' format changed?"
+    assert not wrong, "claims the committed contrasts do not show:\n" + "\n".join(wrong)

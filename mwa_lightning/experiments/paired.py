@@ -19,7 +19,7 @@ import numpy as np
 from mwa_lightning.bench.tables import markdown_table, write_csv
 from mwa_lightning.experiments.archive import CommittedRunsError
 from mwa_lightning.experiments.runspec import COMMITTED
-from mwa_lightning.experiments.stats import ContrastResult, analyse, contrast_variants
+from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
 from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
 from mwa_lightning.training.runs import seed_run_name
 
@@ -117,6 +117,12 @@ def _read_columns(path: Path) -> dict[str, np.ndarray]:
     return {name: data[:, j] for j, name in enumerate(header)}
 
 
+def _per_seed_labels(path: Path) -> bool:
+    """Whether a ``predictions.csv`` has one ``label/seed<k>`` column per seed (each seed its own test split)."""
+    with path.open() as f:
+        return any(name.startswith("label/") for name in next(csv.reader(f)))
+
+
 def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[int, np.ndarray]]]:
     """(``{seed: labels}``, ``{variant: {seed: correct}}``) from a ``predictions.csv`` (one shared ``label``
     column, or one ``label/seed<k>`` per seed)."""
@@ -135,6 +141,7 @@ def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[
 
 
 def contrasts_markdown(results: list[ContrastResult]) -> str:
+    margin = next((r.margin for r in results if not np.isnan(r.margin)), None)
     rows = [
         {
             "contrast": r.name,
@@ -143,16 +150,33 @@ def contrasts_markdown(results: list[ContrastResult]) -> str:
             "test images": r.images,
             "mean (points)": f"{r.mean:+.2f}",
             "95 % interval": f"[{r.low:+.2f}, {r.high:+.2f}]",
+            "90 % interval": f"[{r.low90:+.2f}, {r.high90:+.2f}]",
+            "seed share": f"{r.seed_share:.2f}",
             "p": f"{r.p:.3f}",
             "p (Holm)": f"{r.p_holm:.3f}",
-            "at 5 % (Holm)": "yes" if r.significant else "no",
+            "verdict": r.verdict,
         }
         for r in results
     ]
+    methods = {r.method for r in results}
     note = (
-        "\nMean paired difference in test top-1 (points), seeds paired by number, every image compared with itself; "
-        "95 % interval from a hierarchical bootstrap over seeds and test images; p two-sided from the same "
-        "replicates, Holm-adjusted across this study's contrasts.\n"
+        "\nMean paired difference in test top-1 (points), seeds paired by number. Intervals: the seed part of the "
+        "variance (the per-seed means' spread) with Student's t at seeds - 1 df, the test-set part (the image effect "
+        "shared by every seed) with the normal quantile, added in quadrature (mwa_lightning.experiments.stats); "
+        '"seed share": the seed part\'s share of the variance. p two-sided, consistent with the 95 % interval, '
+        'Holm-adjusted across this study\'s contrasts; "difference (Holm)" when p (Holm) < 0.05. '
+    )
+    if RESAMPLED in methods:
+        note += (
+            'Where each seed has its own resample of the data (method "resampled" in contrasts.csv), the variance is '
+            "Nadeau & Bengio's corrected resampled t: (1/seeds + n_test/n_train) times the per-seed means' variance. "
+        )
+    note += (
+        f'"equivalent within +-{margin:g}" when the 90 % interval lies inside the study\'s margin (delta = {margin:g} '
+        'points); otherwise a contrast that is not significant is "no difference detected".\n'
+        if margin is not None
+        else 'The study names no equivalence margin (delta): a contrast that is not significant is "no difference '
+        'detected", never "equivalent".\n'
     )
     return markdown_table(rows, list(rows[0])) + note
 
@@ -172,6 +196,10 @@ def plot_contrasts(results: list[ContrastResult], path: Path, title: str) -> Non
         ax.plot([r.mean], [yi], "o", color=color)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{r.name}\n{r.formula}" for r in results], fontsize=7)
+    margin = next((r.margin for r in results if not np.isnan(r.margin)), None)
+    if margin is not None:
+        for edge in (-margin, margin):
+            ax.axvline(edge, color="tab:green", lw=0.8, ls="--")
     ax.set(xlabel="difference in test top-1 (points), 95 % interval", title=title)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
@@ -184,22 +212,28 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
     if not study.contrasts:
         return []
     correct: dict[str, dict[int, np.ndarray]] = {}
+    resampled_tasks: dict[str, tuple[int, int]] = {}  # task -> (n_train, n_test) where each seed has its own split
     for task in study.tasks:
         path = predictions if predictions is not None and not task else predictions_path(study, task)
         if path.is_file():
             prefix = f"{task}/" if task else ""
-            correct |= {f"{prefix}{v}": c for v, c in read_predictions(path)[1].items()}
+            labels, by_variant = read_predictions(path)
+            correct |= {f"{prefix}{v}": c for v, c in by_variant.items()}
+            if _per_seed_labels(path):
+                resampled_tasks[task] = (study.resample_train_size(task), len(next(iter(labels.values()))))
     ready = {n: c for n, c in study.contrasts.items() if all(v in correct for v in contrast_variants(c))}
     out = study.results_dir
     if not ready:  # none can be computed from the predictions as they are: no earlier figures left beside them
         for name in CONTRASTS_FILES:
             (out / name).unlink(missing_ok=True)
         return []
-    results = analyse(correct, ready)
+    task_of = (lambda name: name.partition("/")[0]) if any(study.tasks) else (lambda name: "")
+    resampled = {n: resampled_tasks[task_of(n)] for n in ready if task_of(n) in resampled_tasks}
+    results = analyse(correct, ready, margin=study.delta, resampled=resampled)
     waiting = sorted(set(study.contrasts) - set(ready))
     note = f"\nNot yet computed (a variant has no finished run): {', '.join(waiting)}.\n" if waiting else ""
     md, table, plot = CONTRASTS_FILES
     (out / md).write_text(contrasts_markdown(results) + note)
-    write_csv(out / table, [vars(r) for r in results], quiet=True)
+    write_csv(out / table, [{**vars(r), "verdict": r.verdict} for r in results], quiet=True)
     plot_contrasts(results, out / plot, f"{study.name}: paired contrasts")
     return results

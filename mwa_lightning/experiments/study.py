@@ -44,6 +44,8 @@ predictions (:mod:`mwa_lightning.experiments.stats`)::
 
     protocol: test-once
     test_images: 10000                   # optional: the test-set size, for --dry-run's detectable difference
+    delta: 1.0                           # optional: the equivalence margin in points ("equivalent within +-1")
+    resample_train_size: {arrowhead: 30} # each seed its own resample of the data (UCR): training examples of one
     contrasts:
       mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
       local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
@@ -108,6 +110,8 @@ STUDY_KEYS = {
     "contrasts",
     "test_images",
     "variants_from",
+    "delta",
+    "resample_train_size",
 }
 PROTOCOLS = ("test-once",)
 DEFAULT_RESULTS = "results"
@@ -226,6 +230,19 @@ class Study:
     commands: dict[str, str] = field(default_factory=dict)  # variant -> its run command when not ``fit``
     tasks: list[str] = field(default_factory=lambda: [""])  # each task its own data (test set); "" without tasks
     aliases: dict[str, tuple[Study, str]] = field(default_factory=dict)  # variant -> (study, variant) it reuses
+    delta: float | None = None  # the equivalence margin, points of top-1 (mwa_lightning.experiments.stats)
+    train_sizes: dict[str, int] = field(default_factory=dict)  # task -> training examples of each seed's resample
+
+    def resample_train_size(self, task: str = "") -> int:
+        """How many examples each seed's resample trains on (``resample_train_size``): the Nadeau-Bengio correction
+        of a task whose seeds each have their own test split needs it."""
+        if task not in self.train_sizes:
+            where = f"task {task!r}" if task else "the study"
+            raise StudyError(
+                f"{self.path}: each seed of {where} has its own test split (overlapping resamples), so its contrasts "
+                "need the number of training examples of a resample: set resample_train_size"
+            )
+        return self.train_sizes[task]
 
     @classmethod
     def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
@@ -309,6 +326,18 @@ class Study:
         contrasts = parse_contrasts(spec.get("contrasts"), variants, path, tasks)
         if contrasts and protocol != "test-once":
             raise StudyError(f"{path}: contrasts need per-image test predictions: set protocol: test-once")
+        delta = spec.get("delta")
+        if delta is not None and not (isinstance(delta, int | float) and not isinstance(delta, bool) and delta > 0):
+            raise StudyError(f"{path}: delta={delta!r}; expected a positive equivalence margin in points of top-1")
+        train_size = spec.get("resample_train_size")
+        sizes = train_size if isinstance(train_size, dict) else {t: train_size for t in tasks}
+        if train_size is not None and not (
+            set(sizes) <= set(tasks) and all(isinstance(n, int) and n > 0 for n in sizes.values())
+        ):
+            raise StudyError(
+                f"{path}: resample_train_size={train_size!r}; expected a positive number of training examples, or "
+                f"one per task ({', '.join(tasks)})"
+            )
         test_images = spec.get("test_images")
         if test_images is not None and not (isinstance(test_images, int) and test_images > 0):
             raise StudyError(f"{path}: test_images={test_images!r}; expected a positive number of images")
@@ -327,6 +356,8 @@ class Study:
             commands=commands,
             tasks=tasks,
             aliases=aliases,
+            delta=None if delta is None else float(delta),
+            train_sizes={} if train_size is None else sizes,
         )
 
     def run(self, variant: str, seed: int) -> RunSpec:
@@ -474,21 +505,40 @@ def refuse_stale(study: Study, stale: dict[Path, list[str]]) -> None:
 
 
 def print_power(study: Study) -> None:
-    """The smallest differences the study can detect (80 % power), for its seed count and test-set size."""
+    """The smallest differences the study can detect (80 % power), for its seed count and test-set size, with the
+    seed spread and disagreement measured from its committed predictions when it has some (else the planning
+    figures of :mod:`~mwa_lightning.experiments.stats`, measured on mixer-x-local)."""
+    from mwa_lightning.experiments.paired import predictions_path, read_predictions
+    from mwa_lightning.experiments.stats import PLANNING_DISAGREEMENT, PLANNING_SEED_STD, planning_figures
+
     images = study.test_images
     if images is None:
         print("detectable difference: set test_images in the study file to see it")
         return
+    seed_std, disagreement = PLANNING_SEED_STD, PLANNING_DISAGREEMENT
+    source = "mixer-x-local's committed predictions (the planning figures)"
+    path = predictions_path(study, study.tasks[0])
+    if path.is_file():
+        with contextlib.suppress(ValueError):  # fewer than two seeds finished: keep the planning figures
+            prefix = f"{study.tasks[0]}/" if study.tasks[0] else ""
+            correct = {f"{prefix}{v}": c for v, c in read_predictions(path)[1].items()}
+            seed_std, disagreement = planning_figures(correct, study.contrasts)
+            source = f"this study's committed {path}"
     n = len(study.seeds)
+    if n < 2:
+        print("detectable difference: a study needs at least 2 seeds for an interval")
+        return
     alpha = 0.05 / max(1, len(study.contrasts))  # Holm's first step: the most demanding
-    pair, interaction = detectable_difference(n, images), detectable_difference(n, images, interaction=True)
-    strict = detectable_difference(n, images, alpha=alpha)
+    figures = {"seed_std": seed_std, "disagreement": disagreement}
+    pair = detectable_difference(n, images, **figures)
+    interaction = detectable_difference(n, images, interaction=True, **figures)
+    strict = detectable_difference(n, images, alpha=alpha, **figures)
     print(
         f"detectable difference at 80 % power, {n} seeds x {images:,} test images: {100 * pair:.2f} points for a "
         f"pair, {100 * interaction:.2f} for an interaction (alpha 0.05); {100 * strict:.2f} for a pair at Holm's "
-        f"strictest level ({alpha:.3g}, {len(study.contrasts)} contrasts). Assumes a seed-to-seed std of 0.56 "
-        "points and a quarter of the test images judged differently by two variants, a conservative figure "
-        "(mwa_lightning.experiments.stats.detectable_difference)."
+        f"strictest level ({alpha:.3g}, {len(study.contrasts)} contrasts). Assumes a pair's per-seed difference "
+        f"spreads by {100 * seed_std:.2f} points (std over seeds) and {100 * disagreement:.0f} % of the test images "
+        f"are judged differently, from {source} (mwa_lightning.experiments.stats.detectable_difference)."
     )
 
 
