@@ -50,17 +50,17 @@ predictions (:mod:`mwa_lightning.experiments.stats`)::
       mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
       local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
 
-Options: ``--dry-run`` lists the runs and their state (done, partial, todo, committed, stale), and under the
-protocol the smallest difference the study can detect; ``--print-commands`` prints one command per line (for a
-cluster array job); ``--only PATTERN`` (repeatable) keeps to the variants matching a shell-style pattern, e.g. to
-train the variants a later one's setting is chosen from (on validation) before that one is written into the study
-file; ``--report-only`` writes the report from what is there. The report -- ``results/<study>/report.md``,
-``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under the protocol ``predictions.csv``
-and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png`` (:mod:`mwa_lightning.experiments.paired`), and the
-finished runs' ``runs.csv`` and ``scalars.csv`` (:mod:`mwa_lightning.experiments.archive`) -- goes to
-``results/<study>/``, rewritten after every finished run; without run folders, ``--report-only`` recomputes the
-contrasts from the committed ``predictions.csv`` alone.
-"""
+Options: ``--jobs N`` trains up to N runs at once, the cores split between them or one GPU each
+(:mod:`~mwa_lightning.experiments.execution`); ``--dry-run`` lists the runs and their state (done, partial, todo,
+committed, stale), and under the protocol the smallest difference the study can detect; ``--print-commands`` prints
+one command per line (for a cluster array job); ``--only PATTERN`` (repeatable) keeps to the variants matching a
+shell-style pattern, e.g. to train the variants a later one's setting is chosen from (on validation) before that
+one is written into the study file; ``--report-only`` writes the report from what is there. The report --
+``results/<study>/report.md``, ``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under
+the protocol ``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
+(:mod:`mwa_lightning.experiments.paired`), and the finished runs' ``runs.csv`` and ``scalars.csv``
+(:mod:`mwa_lightning.experiments.archive`) -- goes to ``results/<study>/``, rewritten after every finished run;
+without run folders, ``--report-only`` recomputes the contrasts from the committed ``predictions.csv`` alone."""
 
 from __future__ import annotations
 
@@ -73,9 +73,7 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +83,8 @@ import yaml
 
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.archive import CommittedRun, CommittedRunsError, data_fingerprint, read_runs, write_runs
+from mwa_lightning.experiments.execution import JobsError, plan
+from mwa_lightning.experiments.execution import execute as run_all
 from mwa_lightning.experiments.runspec import COMMITTED, FINISHED_STATES, FIT, IDENTITY_KEYS, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants, detectable_difference
 from mwa_lightning.training.runs import (
@@ -569,29 +569,11 @@ def print_time_left(study: Study, runs: list[RunSpec]) -> None:
     )
 
 
-def execute(study: Study, python: str = sys.executable, only: Sequence[str] = ()) -> list[RunSpec]:
-    """Run every run that is not done (of the variants ``only`` matches, if given); return the ones that failed."""
-    failed = []
-    runs = study.runs(only)
-    for i, run in enumerate(runs, 1):
-        state = run.state
-        if state in FINISHED_STATES:
-            where = " (finished elsewhere: in the committed results)" if state == COMMITTED else ""
-            print(f"[{i}/{len(runs)}] {state}, skipped: {run.folder}{where}", flush=True)
-            continue
-        note = " (resuming from its last.ckpt)" if state == "partial" else ""
-        print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
-        t0 = time.perf_counter()
-        result = subprocess.run(run.argv(python), check=False)
-        took = time.perf_counter() - t0
-        if result.returncode != 0 or run.state != "done":
-            print(f"[{i}/{len(runs)}] FAILED (exit {result.returncode}) after {took:.0f} s: {run.folder}", flush=True)
-            failed.append(run)
-        else:
-            print(f"[{i}/{len(runs)}] finished in {took:.0f} s: {run.folder}", flush=True)
-            write_report(study)  # the results (with the runs to commit) current after every run: a study stopped
-            # here goes on from them on another machine
-    return failed
+def execute(study: Study, python: str = sys.executable, only: Sequence[str] = (), jobs: int = 1) -> list[RunSpec]:
+    """Run every run that is not done (of the variants ``only`` matches, if given), up to ``jobs`` at once
+    (:mod:`~mwa_lightning.experiments.execution`), the report rewritten after each finished run (with the runs to
+    commit: a study stopped there goes on from them on another machine); return the runs that failed."""
+    return run_all(study.runs(only), on_finished=lambda run: write_report(study), python=python, jobs=jobs)
 
 
 def progress(study: Study) -> str:
@@ -676,6 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="the data folder for every run (replaces the study file's data_dir)")
     parser.add_argument("--no-check", action="store_true", help="skip parsing every variant before the first run")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train up to N runs at once: the CPU cores split between them, or one GPU each (default 1)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -684,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        how = plan(args.jobs)  # before anything else: a --jobs this machine cannot hold is refused at once
         study = Study.load(args.study, data_dir=args.data_dir)
         if args.print_commands:
             for run in study.runs(args.only):
@@ -703,20 +693,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{state:8s} {run.folder}{note}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
             print_time_left(study, runs)
+            print(f"plan: {how.describe()} (--jobs {how.jobs})")
             if study.protocol == "test-once":
                 print_power(study)
             return 0
         refuse_stale(study, stale)
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
-        failed = execute(study, only=args.only)
+        failed = execute(study, only=args.only, jobs=args.jobs)
         write_report(study)
         if failed:
             print(f"{len(failed)} run(s) failed: " + ", ".join(str(r.folder) for r in failed), file=sys.stderr)
             return 1
         return 0
-    except (StudyError, CommittedRunsError, FileNotFoundError) as e:
+    except (StudyError, CommittedRunsError, FileNotFoundError, JobsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the study again to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
