@@ -202,11 +202,27 @@ def tiny_trainer(tmp_path, **kwargs):
     return Trainer(**{**defaults, **kwargs})
 
 
-class SlowFirstAttempt(Callback):
-    """Sleep ``MWA_TEST_STEP_SLEEP`` seconds after each training step, on a SLURM job's first attempt only
-    (``SLURM_RESTART_COUNT`` unset or 0): a run long enough to be signalled, whose requeued attempt is quick. It
-    touches no random state and no weight."""
+class WaitForWarningOnFirstAttempt(Callback):
+    """Inside a SLURM job, on its first attempt only (``SLURM_RESTART_COUNT`` unset or 0), at the end of a given
+    epoch's given step: write the file ``MWA_TEST_READY_FILE`` names (if set), then wait until the warning has reached
+    the run's :class:`~mwa_lightning.training.requeue.RequeueOnSignal` (at most ``MWA_TEST_WAIT_S`` seconds, 600 by
+    default). Whoever sends the warning -- a test, once the file exists, or SLURM's own ``--signal`` timer, whenever
+    it fires -- the run then stops at that step, mid-epoch, however fast or loaded the machine: no timing. It
+    touches no random state and no weight; the requeued attempt runs through."""
+
+    def __init__(self, epoch: int = 0, batch: int = 0):
+        self.epoch, self.batch = epoch, batch
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
-            time.sleep(float(os.environ.get("MWA_TEST_STEP_SLEEP", "0")))
+        if "SLURM_JOB_ID" not in os.environ or os.environ.get("SLURM_RESTART_COUNT", "0") != "0":
+            return  # outside SLURM (the uninterrupted twin run) and on a requeued attempt: straight through
+        if (trainer.current_epoch, batch_idx) != (self.epoch, self.batch):
+            return
+        from mwa_lightning.training.requeue import RequeueOnSignal
+
+        requeue = next(c for c in trainer.callbacks if isinstance(c, RequeueOnSignal))
+        if ready := os.environ.get("MWA_TEST_READY_FILE"):
+            Path(ready).write_text(f"epoch {self.epoch}, step {self.batch}: waiting for the warning\n")
+        deadline = time.monotonic() + float(os.environ.get("MWA_TEST_WAIT_S", "600"))
+        while not requeue.received and time.monotonic() < deadline:
+            time.sleep(0.2)

@@ -37,12 +37,16 @@ def cluster(tmp_path_factory):
     started.stop()
 
 
-def study(folder: Path, name: str, seeds: list[int], *, epochs: int = 1, slow: bool = False) -> Path:
-    """A tiny CPU study in ``folder``: one variant (MWA), the given seeds."""
+def study(
+    folder: Path, name: str, seeds: list[int], *, epochs: int = 1, wait_at: tuple[int, int] | None = None
+) -> Path:
+    """A tiny CPU study in ``folder``: one variant (MWA), the given seeds; ``wait_at=(epoch, step)``: its first
+    attempt waits there for the warning signal (:class:`tests.helpers.WaitForWarningOnFirstAttempt`)."""
     config = tiny_config(folder, **{"trainer.max_epochs": epochs})
-    if slow:
+    if wait_at is not None:
         spec = yaml.safe_load(config.read_text())
-        spec["trainer"]["callbacks"] = [{"class_path": "tests.helpers.SlowFirstAttempt"}]
+        callback = {"class_path": "tests.helpers.WaitForWarningOnFirstAttempt"}
+        spec["trainer"]["callbacks"] = [{**callback, "init_args": {"epoch": wait_at[0], "batch": wait_at[1]}}]
         config.write_text(yaml.safe_dump(spec))
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"base": str(config), "seeds": seeds, "variants": {"mwa": {}}}))
@@ -93,25 +97,26 @@ def test_an_array_of_two_runs_finishes_both_and_the_report_counts_them(cluster, 
 
 
 def test_the_warning_signal_requeues_the_task_which_resumes_mid_epoch_to_the_uninterrupted_weights(cluster, tmp_path):
-    # 6 steps an epoch, 6 epochs, 2 s a step on the first attempt: SLURM's warning (USR1, 30 s before the 1-minute
-    # limit; its timing is coarse) arrives during training; the requeued attempt is quick
-    path = study(tmp_path, "requeue", [0], epochs=6, slow=True)
+    # The first attempt waits at epoch 1, step 3 (of 6) and says so in a file; only then does the test send the
+    # warning, through SLURM to the job's step as its --signal timer would (scancel --signal). A 10-minute limit
+    # (its own warning 30 s before it) is far beyond the run: nothing depends on how fast or loaded the machine is.
+    # SLURM's own timer reaching Python is checked apart (test_slurms_own_warning_timer_reaches_the_run).
+    path = study(tmp_path, "requeue", [0], epochs=3, wait_at=(1, 2))
+    ready = tmp_path / "ready"
     result = launch(
-        cluster, tmp_path, str(path), "--time", "1", "--signal-seconds", "30", env={"MWA_TEST_STEP_SLEEP": "2"}
+        cluster, tmp_path, str(path), "--time", "10", "--signal-seconds", "30", env={"MWA_TEST_READY_FILE": str(ready)}
     )
     assert result.returncode == 0, result.stderr + cluster.logs()
     job = job_id(result)
     run = tmp_path / "logs" / "requeue" / "mwa" / "seed0"
-    cluster.wait_for(lambda: "requeued SLURM job" in outputs(tmp_path), 180, "the task requeueing itself", every=2)
-    # SLURM 22.05 has sent the warning within seconds of an attempt's start (the package keeps it: the attempt
-    # stops at its first step and requeues again): give the waiting attempt a longer limit, so that this test
-    # checks one signal, one requeue and one restart
-    assert cluster.run("scontrol", "update", f"JobId={job}_0", "TimeLimit=10").returncode == 0
-    cluster.wait_for(lambda: run_state(run) == "done", 420, f"{run} finishing after its requeue", every=3)
-    wait_done(cluster, job, 60)
+    cluster.wait_for(ready.is_file, 420, "the first attempt reaching epoch 1, step 3", every=1)
+    assert cluster.run("scancel", "--signal=USR1", f"{job}_0").returncode == 0  # the warning, to the job's step
+    cluster.wait_for(lambda: run_state(run) == "done", 420, f"{run} finishing after its requeue", every=2)
+    wait_done(cluster, job, 120)
     log = outputs(tmp_path)
-    assert log.count("(restart 0)") == 1 and log.count("(restart 1)") == 1, log  # one restart, by SLURM
-    assert "requeued SLURM job" in log and "stopped on SIGUSR1" in log, log
+    assert log.count("(restart 0)") == 1 and log.count("(restart 1)") == 1, log  # one requeue, one restart
+    assert len(re.findall(r"requeued SLURM job \d+_0", log)) == 1, log
+    assert len(re.findall(r"stopped on SIGUSR1 at epoch 1, step (?:9|10)\b", log)) == 1, log  # mid-epoch 1 (6 steps)
     assert re.search(r"resuming .* from .*last\.ckpt", log), log
     # the uninterrupted run: the same command outside SLURM, under the overlay's strategy (DDP: Lightning's
     # DistributedSampler orders the data, even for one process)
@@ -127,7 +132,22 @@ def test_the_warning_signal_requeues_the_task_which_resumes_mid_epoch_to_the_uni
     (row,) = report_rows(tmp_path, "requeue")
     assert row["runs"] == 1 and row["unfinished"] == 0  # counted once
     finished = json.loads((run / "finished.json").read_text())
-    assert finished["epochs"] == 6
+    assert finished["epochs"] == 3
+
+
+def test_slurms_own_warning_timer_reaches_the_run(cluster, tmp_path):
+    """SLURM's ``--signal=USR1@100`` with a 2-minute limit: the first attempt waits at its first step for the
+    warning, however long SLURM's coarse timer takes (the package also records one that comes during start-up), then
+    checkpoints and requeues. Whether the warning reaches Python at all, with no step or speed to race against."""
+    path = study(tmp_path, "warned", [0], epochs=2, wait_at=(0, 0))
+    result = launch(cluster, tmp_path, str(path), "--time", "2", "--signal-seconds", "100")
+    assert result.returncode == 0, result.stderr + cluster.logs()
+    job = job_id(result)
+    cluster.wait_for(lambda: "requeued SLURM job" in outputs(tmp_path), 150, "SLURM's warning and the requeue", every=2)
+    assert cluster.run("scancel", job).returncode == 0  # the requeued attempt is not this test's
+    wait_done(cluster, job, 60)
+    log = outputs(tmp_path)
+    assert re.search(r"stopped on SIGUSR1 at epoch 0, step \d+", log), log
 
 
 def test_two_ddp_processes_under_srun_end_with_the_weights_of_two_processes_outside_slurm(cluster, tmp_path):
@@ -149,12 +169,16 @@ def test_two_ddp_processes_under_srun_end_with_the_weights_of_two_processes_outs
 
 
 def test_scancel_leaves_a_partial_run_that_resubmitting_resumes_and_counts_once(cluster, tmp_path):
-    path = study(tmp_path, "cancel", [0], epochs=4, slow=True)
-    result = launch(cluster, tmp_path, str(path), "--time", "5", env={"MWA_TEST_STEP_SLEEP": "1"})
+    # the first attempt waits at epoch 1, step 3 (after epoch 0's last.ckpt) for a warning that never comes:
+    # cancelled there, whatever the machine's speed
+    path = study(tmp_path, "cancel", [0], epochs=3, wait_at=(1, 2))
+    ready = tmp_path / "ready"
+    result = launch(cluster, tmp_path, str(path), "--time", "10", env={"MWA_TEST_READY_FILE": str(ready)})
     assert result.returncode == 0, result.stderr + cluster.logs()
     job = job_id(result)
     run = tmp_path / "logs" / "cancel" / "mwa" / "seed0"
-    cluster.wait_for(lambda: run_state(run) == "partial", 180, f"{run}'s first last.ckpt", every=1)
+    cluster.wait_for(ready.is_file, 420, "the first attempt reaching epoch 1, step 3", every=1)
+    assert run_state(run) == "partial"
     assert cluster.run("scancel", job).returncode == 0
     wait_done(cluster, job, 60)
     assert run_state(run) == "partial"
