@@ -18,6 +18,8 @@ EXPERIMENTS = sorted(
     p for p in CONFIGS.rglob("*.yaml") if p not in ABLATIONS and "experiment" in (yaml.safe_load(p.read_text()) or {})
 )
 OVERLAYS = sorted((CONFIGS / "overlays").glob("*.yaml"))
+TRAINER_OVERLAYS = [o for o in OVERLAYS if "trainer" in yaml.safe_load(o.read_text())]  # DDP, multi-node, SLURM
+DATA_OVERLAYS = [o for o in OVERLAYS if o not in TRAINER_OVERLAYS]  # another dataset under the same recipe
 STUDIES = sorted((CONFIGS / "studies").glob("*.yaml"))
 
 
@@ -73,7 +75,7 @@ def test_an_ablation_is_the_mwa_baseline_plus_exactly_its_own_options(ablation, 
     assert isinstance(mixer, MultiscaleWaveletAttention)
 
 
-@pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o.name != "slurm.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("overlay", [o for o in TRAINER_OVERLAYS if o.name != "slurm.yaml"], ids=lambda p: p.name)
 def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = yaml.safe_load(overlay.read_text())["trainer"]
@@ -88,6 +90,22 @@ def test_trainer_overlays_stack_on_an_experiment(overlay, tmp_path, monkeypatch)
         assert cli.trainer.num_nodes == settings["num_nodes"]
     if "precision" in settings:
         assert cli.trainer.precision == settings["precision"]
+
+
+@pytest.mark.parametrize("overlay", DATA_OVERLAYS, ids=lambda p: p.name)
+def test_data_overlays_swap_only_the_data_of_the_fair_recipe(overlay, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = resolved("--config", str(CONFIGS / "cifar10_fair.yaml"))
+    swapped = resolved("--config", str(CONFIGS / "cifar10_fair.yaml"), "--config", str(overlay))
+    wanted = yaml.safe_load(overlay.read_text())["data"]
+    assert set(yaml.safe_load(overlay.read_text())) == {"data"}
+    assert swapped["data"]["class_path"] == wanted["class_path"] != base["data"]["class_path"]
+    for key, value in wanted["init_args"].items():
+        assert swapped["data"]["init_args"][key] == value
+    # everything else is the recipe's: the model, the trainer, the augmentation, the split seed
+    assert swapped["model"] == base["model"] and swapped["trainer"] == base["trainer"]
+    kept = {k: v for k, v in base["data"]["init_args"].items() if k not in wanted["init_args"]}
+    assert all(swapped["data"]["init_args"][k] == v for k, v in kept.items())
 
 
 def test_every_yaml_is_an_experiment_an_ablation_an_overlay_a_study_or_included():
@@ -117,5 +135,5 @@ def test_paper_configs_show_precision_learning_rate_rule_and_augmentation(datase
     assert cli.datamodule.augment.crop_kind(size) == ("pad" if dataset == "cifar10" else "resized")
     assert cli.datamodule.eval_crop is (dataset != "cifar10")
     # every launch of a baseline runs at one precision: the DDP overlays no longer set their own
-    for overlay in OVERLAYS:
+    for overlay in TRAINER_OVERLAYS:
         assert "precision" not in yaml.safe_load(overlay.read_text())["trainer"]

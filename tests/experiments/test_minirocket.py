@@ -1,6 +1,8 @@
 """MiniRocket as a study variant, and the sequence study's shape: one replicate per seed (a stratified resample),
 one set of predictions per task with each seed's own labels, contrasts within each task."""
 
+import csv
+
 import numpy as np
 import pytest
 import yaml
@@ -65,6 +67,7 @@ def study_file(tmp_path, **extra):
             "minirocket": {"command": "minirocket"},
         },
         "contrasts": {"conv-vs-minirocket": ["conv", "minirocket"]},
+        "resample_train_size": {"arrowhead": 30, "motions": 32},  # each resample's training series, less validation
         "logs": str(tmp_path / "logs"),
         "results": str(tmp_path / "results"),
         **extra,
@@ -100,6 +103,9 @@ def test_a_sequence_study_pairs_each_seeds_own_resample_within_each_task(tmp_pat
     assert not np.array_equal(arrow[0], arrow[1]) and np.array_equal(np.sort(arrow[0]), np.sort(arrow[1]))
     first = (results / "contrasts.md").read_text()
     assert "arrowhead/conv-vs-minirocket" in first and "motions/conv-vs-minirocket" in first
+    # overlapping resamples: Nadeau & Bengio's corrected variance, not a pairing of rows across seeds
+    rows = list(csv.DictReader((results / "contrasts.csv").open()))
+    assert [r["method"] for r in rows] == ["resampled", "resampled"] and "Nadeau & Bengio" in first
     report = (results / "report.md").read_text()
     # MiniRocket's rows name it and no backbone; the deep rows name the sequence backbone
     assert "| arrowhead/minirocket | minirocket | - | - | UCR |" in report
@@ -108,6 +114,10 @@ def test_a_sequence_study_pairs_each_seeds_own_resample_within_each_task(tmp_pat
     study.logs = tmp_path / "nowhere"
     (results / "contrasts.md").unlink()
     assert write_contrasts(study) and (results / "contrasts.md").read_text() == first
+    # a study that does not say how many series a resample trains on is told so, by the study file
+    study.train_sizes = {}
+    with pytest.raises(StudyError, match="set resample_train_size"):
+        write_contrasts(study)
 
 
 def test_a_variant_command_must_be_known(tmp_path):
