@@ -6,7 +6,8 @@ order), ``train/<wnid>/images/*.JPEG`` (500 per class), ``val/images/*.JPEG`` wi
 labels and is not read. Some JPEGs are greyscale and are decoded to RGB.
 
 Decoding 110,000 JPEGs every epoch would starve a GPU, so each split is decoded once (in parallel threads)
-into a uint8 tensor cache ``.uint8-cache/<split>.pt`` beside the data (or under ``cache_dir``). The cache
+into a uint8 tensor cache ``<split>.pt`` under ``cache_dir``: by default the user's cache folder
+(:func:`default_cache_dir`), never the data folder, which may be a read-only shared copy. The cache
 records a key of the sources -- every file's path, size and modification time, and the contents of
 ``wnids.txt`` and ``val_annotations.txt`` -- and is rebuilt when that changes.
 """
@@ -35,6 +36,14 @@ ZIP_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
 CACHE_VERSION = 1
 
 
+def default_cache_dir(folder: Path) -> Path:
+    """``$XDG_CACHE_HOME/mwa-lightning/tiny-imagenet/<key>`` (``~/.cache`` without ``XDG_CACHE_HOME``), the key
+    a digest of the data folder's resolved path: one cache per copy of the data, outside it."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha1(str(folder.expanduser().resolve()).encode()).hexdigest()[:16]
+    return root / "mwa-lightning" / "tiny-imagenet" / key
+
+
 def decode(path: Path, size: int) -> Tensor:
     """An RGB uint8 ``(3, size, size)`` image from a JPEG file, naming the file when it is unreadable."""
     image = read_rgb(path)
@@ -49,8 +58,8 @@ class TinyImageNetDataModule(DiskDataModule):
     ``data_dir`` holds ``tiny-imagenet-200/``.
 
     Args:
-        cache_dir: where the decoded uint8 cache goes; None puts it beside the data
-            (``tiny-imagenet-200/.uint8-cache/``).
+        cache_dir: where the decoded uint8 cache goes; None: the user's cache folder (:func:`default_cache_dir`),
+            outside the data folder.
         decode_threads: threads decoding JPEGs when the cache is (re)built.
         **kwargs: ``data_dir``, ``download`` and the shared settings.
     """
@@ -143,7 +152,7 @@ class TinyImageNetDataModule(DiskDataModule):
 
     # ------------------------------------------------------------------ decoding and the cache
     def cache_path(self, split: Split) -> Path:
-        return (self.cache_dir or self.folder / ".uint8-cache") / f"{split}.pt"
+        return (self.cache_dir or default_cache_dir(self.folder)) / f"{split}.pt"
 
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
         items = self.listing(split)

@@ -31,8 +31,9 @@ def test_reads_the_original_layout_with_a_greyscale_jpeg(tiny):
 def test_decoded_cache_is_reused_and_invalidated_when_a_source_changes(tiny, monkeypatch):
     dm = TinyImageNetDataModule(data_dir=tiny)
     first, _ = dm.load_split("train")
-    cache = tiny / "tiny-imagenet-200" / ".uint8-cache" / "train.pt"
-    assert cache.is_file()
+    cache = tin.default_cache_dir(tiny / "tiny-imagenet-200") / "train.pt"
+    assert cache.is_file() and str(cache).startswith(os.environ["XDG_CACHE_HOME"])  # the user's cache, not the data
+    assert [p.name for p in (tiny / "tiny-imagenet-200").iterdir() if p.name.startswith(".")] == []
 
     def no_decoding(*args):
         raise AssertionError("decoded although the cache is valid")
@@ -51,11 +52,22 @@ def test_decoded_cache_is_reused_and_invalidated_when_a_source_changes(tiny, mon
     assert (rebuilt[6].float() - 200).abs().max() <= 2  # JPEG of a flat image
 
 
+def test_each_copy_of_the_data_has_its_own_cache_and_the_data_folder_stays_untouched(tiny, tmp_path_factory):
+    other = tmp_path_factory.mktemp("copy")
+    shutil.copytree(tiny / "tiny-imagenet-200", other / "tiny-imagenet-200")
+    before = sorted(p.relative_to(tiny) for p in tiny.rglob("*"))
+    for root in (tiny, other):
+        TinyImageNetDataModule(data_dir=root).load_split("test")
+    assert sorted(p.relative_to(tiny) for p in tiny.rglob("*")) == before  # nothing written beside the data
+    caches = {tin.default_cache_dir(root / "tiny-imagenet-200") for root in (tiny, other)}
+    assert len(caches) == 2 and all((c / "test.pt").is_file() for c in caches)
+
+
 def test_cache_dir_elsewhere(tiny, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("cache")
     TinyImageNetDataModule(data_dir=tiny, cache_dir=cache_dir).load_split("test")
     assert (cache_dir / "test.pt").is_file()
-    assert not (tiny / "tiny-imagenet-200" / ".uint8-cache").exists()
+    assert not tin.default_cache_dir(tiny / "tiny-imagenet-200").exists()
 
 
 def test_missing_class_folder_is_named(tiny):

@@ -24,7 +24,9 @@ def test_tiny_imagenet_cache_is_built_once_not_per_process(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert log.count("Tiny-ImageNet train: decoding 24 JPEGs") == 1 and log.count("Tiny-ImageNet test: decoding") == 1
-    assert (tmp_path / "tiny-imagenet-200" / ".uint8-cache" / "train.pt").is_file()
+    from mwa_lightning.data.tiny_imagenet import default_cache_dir
+
+    assert (default_cache_dir(tmp_path / "tiny-imagenet-200") / "train.pt").is_file()
 
 
 def test_validation_counts_every_image_once_with_uneven_shards(tmp_path):
