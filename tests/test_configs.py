@@ -101,11 +101,16 @@ def test_data_overlays_swap_only_the_data_of_the_fair_recipe(overlay, tmp_path, 
     assert set(yaml.safe_load(overlay.read_text())) == {"data"}
     assert swapped["data"]["class_path"] == wanted["class_path"] != base["data"]["class_path"]
     for key, value in wanted["init_args"].items():
-        assert swapped["data"]["init_args"][key] == value
+        got = swapped["data"]["init_args"][key]
+        assert {k: got[k] for k in value} == value if isinstance(value, dict) else got == value, key
     # everything else is the recipe's: the model, the trainer, the augmentation, the split seed
     assert swapped["model"] == base["model"] and swapped["trainer"] == base["trainer"]
     kept = {k: v for k, v in base["data"]["init_args"].items() if k not in wanted["init_args"]}
     assert all(swapped["data"]["init_args"][k] == v for k, v in kept.items())
+    augment = {
+        k: v for k, v in base["data"]["init_args"]["augment"].items() if k not in wanted["init_args"].get("augment", {})
+    }
+    assert all(swapped["data"]["init_args"]["augment"][k] == v for k, v in augment.items())  # the recipe's
 
 
 def test_every_yaml_is_an_experiment_an_ablation_an_overlay_a_study_or_included():
