@@ -46,6 +46,7 @@ from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossErro
 from mwa_lightning.training.lightning_compat import GuardedCLI, training_started
 from mwa_lightning.training.malloc import tune_malloc
 from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
+from mwa_lightning.training.precision import native_precision
 from mwa_lightning.training.predict import CSVPredictionWriter, TestPredictions
 from mwa_lightning.training.requeue import REQUEUED_EXIT_CODE, RequeuedError, RequeueOnSignal
 from mwa_lightning.training.rng import EpochSeed
@@ -104,6 +105,13 @@ class MWACLI(GuardedCLI):
             help="torch.set_float32_matmul_precision on GPUs ('high': TF32 matmuls); CPU runs leave it alone",
         )
         parser.add_argument(
+            "--keep_precision",
+            type=bool,
+            default=False,
+            help="keep a bf16 trainer.precision on a device without native bf16 (by default such a run trains in "
+            "32-true on a CPU, 16-mixed on a GPU, and says so)",
+        )
+        parser.add_argument(
             "--traceback",
             action="store_true",
             help=f"show the traceback of errors found before training ({TRACEBACK_ENV}=1)",
@@ -147,6 +155,12 @@ class MWACLI(GuardedCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        if not cfg.get("keep_precision"):
+            precision, note = native_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+            if note is not None:
+                cfg.trainer.precision = precision  # what the run trains in, and so what its config.yaml records
+                if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+                    print(note, file=sys.stderr)
         if self.subcommand not in (None, "fit"):
             self.save_config_callback = None  # validate/test/predict never rewrite a run's config.yaml
         if self.subcommand == "predict":

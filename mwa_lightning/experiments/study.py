@@ -407,9 +407,10 @@ class Study:
 
 # The keys of a resolved config that :func:`stale_runs` does not compare: those that differ between the runs of
 # one variant (the seed, the run's name) or that ``--print_config`` leaves to the run (the logger's folder names),
-# where its folder was (a committed run trained under another machine's logs folder), and where and on how many
-# processes the run trained, which the machine decides (``mwa-lightning slurm`` sets
-# them for a cluster, so a study run there and continued here is still the same study).
+# where its folder was (a committed run trained under another machine's logs folder), and where, on how many
+# processes and in which precision the run trained, which the machine decides (``mwa-lightning slurm`` sets
+# them for a cluster, so a study run there and continued here is still the same study; a bf16 precision becomes
+# 32-true on a CPU without native bf16, mwa_lightning.training.precision).
 NOT_COMPARED = (
     "seed_everything",
     "run",
@@ -422,6 +423,8 @@ NOT_COMPARED = (
     "trainer.num_nodes",
     "trainer.strategy",
     "trainer.plugins",
+    "trainer.precision",
+    "keep_precision",
 )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "UnrepeatedDistributedSampler",
     "at_last_batch",
     "check",
+    "cpu_has_native_bf16",
     "epoch_for_sampler",
     "flop_formula_on_raw_args",
     "in_middle_of_epoch",
@@ -48,6 +49,8 @@ INTERNALS: dict[str, str] = {
     "lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler": "DDP evaluation sees each image once",
     "torch.nn.Module._compiled_call_impl": "whether Module.compile() already ran (no public flag)",
     "torch.utils.flop_counter custom formula `_get_raw`": "FFT FLOPs need the op's arguments, not only shapes",
+    "torch.cpu._is_avx512_bf16_supported, torch.cpu._is_amx_tile_supported": "whether this CPU computes bf16 "
+    "natively (no public probe); elsewhere bf16 autocast is emulated and several times slower than fp32",
 }
 
 
@@ -107,6 +110,12 @@ def is_compiled(module: nn.Module) -> bool:
     return module._compiled_call_impl is not None
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic in hardware (x86 AVX512-BF16 or AMX); False where torch cannot say."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def flop_formula_on_raw_args(fn: Callable) -> Callable:
     """Mark a ``FlopCounterMode`` custom formula as taking the op's raw arguments (tensors), not their shapes."""
     fn._get_raw = True
@@ -137,6 +146,9 @@ def check() -> list[str]:
             problems.append(f"fit_loop.{path} is gone")
     if list(inspect.signature(_set_sampler_epoch).parameters) != ["dataloader", "epoch"]:
         problems.append("lightning.fabric.utilities.data._set_sampler_epoch(dataloader, epoch) changed")
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        if not callable(getattr(torch.cpu, name, None)):
+            problems.append(f"torch.cpu.{name} is gone: cpu_has_native_bf16 would always say False")
     if getattr(nn.Linear(1, 1), "_compiled_call_impl", False) is not None:
         problems.append("torch.nn.Module._compiled_call_impl is gone (or no longer None before compile())")
     seen: list[Any] = []
