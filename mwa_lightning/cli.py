@@ -289,8 +289,48 @@ def tools_help() -> str:
     return f"{COMMAND} TOOL --help for a tool's options; the tools:\n" + "\n".join(lines) + "\n"
 
 
+MIXER_OPTION = "--model.mixer"
+
+
+def registered_mixer_names(args: list[str]) -> list[str]:
+    """``args`` with a registered mixer name given to ``--model.mixer`` (``gfn``, as ``bench --mixers`` and
+    docs/model.md name them) replaced by its class path (:data:`~mwa_lightning.models.mixers.registry.MIXERS`),
+    which jsonargparse needs; anything else is left to jsonargparse."""
+    import difflib
+
+    from mwa_lightning.models.mixers.registry import MIXERS
+
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == MIXER_OPTION and i + 1 < len(out):
+            at, value = i + 1, out[i + 1]
+        elif arg.startswith(f"{MIXER_OPTION}="):
+            at, value = i, arg.partition("=")[2]
+        else:
+            continue
+        if value in MIXERS:
+            out[at] = MIXERS[value] if at == i + 1 else f"{MIXER_OPTION}={MIXERS[value]}"
+        elif value.isidentifier():  # a bare word: not a class path, a file or a mapping
+            near = difflib.get_close_matches(value, MIXERS, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UsageError(f"{MIXER_OPTION} {value!r} is no registered mixer ({', '.join(MIXERS)}){hint}")
+    return out
+
+
+class UsageError(ValueError):
+    """A mistake in the command line found before parsing; its message is the one line a user sees."""
+
+
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
     """Run the command line (``run=False``: parse and instantiate only, for inspection and tests)."""
+    try:
+        if args is None:  # the console script: LightningCLI reads sys.argv itself
+            sys.argv[1:] = registered_mixer_names(sys.argv[1:])
+        else:
+            args = registered_mixer_names(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     package_log = logging.getLogger("mwa_lightning")  # the package's own messages (e.g. cache building)
     if not package_log.handlers:
         package_log.setLevel(logging.INFO)

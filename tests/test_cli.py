@@ -245,3 +245,26 @@ def test_the_tools_run_through_the_one_command(tmp_path, monkeypatch, capsys):
     assert listing.returncode == 0 and all(f"mwa-lightning {name}" in listing.stdout for name in TOOLS)
     dry = run_cli("study", "configs/studies/paper-cifar10.yaml", "--print-commands", cwd=ROOT)
     assert dry.returncode == 0 and dry.stdout.splitlines()[0].startswith("mwa-lightning fit --config ")
+
+
+@pytest.mark.parametrize("spelling", [["--model.mixer", "gfn"], ["--model.mixer=gfn"]])
+def test_a_registered_mixer_name_is_taken_where_a_user_types_it(spelling, tmp_path):
+    """``--model.mixer gfn``: the name ``bench --mixers``, ``gpu-check`` and docs/model.md use."""
+    result = run_cli(
+        "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), *spelling, "--print_config", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    mixer = yaml.safe_load(result.stdout)["model"]["mixer"]
+    assert mixer["class_path"] == "mwa_lightning.models.GlobalFilter"
+
+
+def test_a_mistyped_mixer_name_is_one_line_naming_the_nearest(tmp_path):
+    result = run_cli(
+        "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--model.mixer", "gfnn", cwd=tmp_path
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: --model.mixer 'gfnn' is no registered mixer (attention, afno, gfn, mwa, identity, conv, fnet); "
+        "did you mean 'gfn'?"
+    ]
+    assert not (tmp_path / "logs").exists()
