@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -155,6 +155,7 @@ class MWACLI(GuardedCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        added = {"keep_precision": False} | {f"model.{k}": v for k, v in self._record_backbone_defaults(cfg).items()}
         if not cfg.get("keep_precision"):
             precision, note = native_precision(cfg.trainer.precision, cfg.trainer.accelerator)
             if note is not None:
@@ -174,7 +175,7 @@ class MWACLI(GuardedCLI):
             logger.init_args.version = cfg.run
             if self.subcommand == "fit":
                 run_dir = Path(logger.init_args.save_dir) / cfg.experiment / cfg.run
-                check_same_run(run_dir, self._resolved(cfg, skip_check=True))
+                check_same_run(run_dir, self._resolved(cfg, skip_check=True), added)
                 last = run_dir / CHECKPOINTS / LAST_CKPT
                 if cfg.get("ckpt_path") is None and last.is_file():
                     cfg.ckpt_path = str(last)
@@ -185,6 +186,23 @@ class MWACLI(GuardedCLI):
             run_dir = Path(ckpt).resolve().parent.parent  # <save_dir>/<experiment>/<version>/checkpoints/x.ckpt
             if run_dir.parent == (Path(logger.init_args.save_dir) / cfg.experiment).resolve():
                 logger.init_args.version = run_dir.name  # resume into the run's own folder
+
+    @staticmethod
+    def _record_backbone_defaults(cfg: Namespace) -> dict[str, Any]:
+        """Set every backbone option the config leaves to the code's default to that default, so that the run
+        folder's ``config.yaml`` records the whole model (:meth:`ImageClassifier.backbone_defaults`); the ones set."""
+        data = cfg.get("data")
+        class_path = data.get("class_path") if isinstance(data, Namespace) else None
+        if not class_path:
+            return {}
+        from mwa_lightning.models.mixers.registry import import_class
+
+        sequence = getattr(import_class(class_path), "seq_len", None) is not None
+        filled = {}
+        for name, default in ImageClassifier.backbone_defaults(sequence).items():
+            if name not in cfg.model or (cfg.model[name] is None and default is not None):
+                cfg.model[name] = filled[name] = default
+        return filled
 
     def instantiate_classes(self) -> None:
         try:

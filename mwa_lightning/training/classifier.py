@@ -13,6 +13,7 @@ matrix, as GFNet's and AFNO's own training code does (timm's rule: parameters of
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from typing import Any
 
@@ -125,6 +126,22 @@ class ImageClassifier(L.LightningModule):
         self.test_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # survives a resume
+
+    LINKED = ("num_classes", "image_size", "seq_len", "in_chans")  # the DataModule's, linked by the command line
+
+    @staticmethod
+    def backbone_defaults(sequence: bool) -> dict[str, Any]:
+        """The backbone's options with their defaults, as the backbone it builds states them (the
+        :class:`~mwa_lightning.models.SequenceTransformer` for a sequence DataModule, else the
+        :class:`~mwa_lightning.models.VisionTransformer`), the linked ones and the mixer aside: what a run folder
+        records so that the run is rebuilt from its ``config.yaml`` alone, whatever the code's defaults become."""
+        from mwa_lightning.models.vit import trunk_defaults
+
+        backbone = SequenceTransformer if sequence else VisionTransformer
+        parameters = inspect.signature(backbone.__init__).parameters.values()
+        own = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+        defaults = {**trunk_defaults(), **own} if sequence else own
+        return {k: v for k, v in defaults.items() if k not in (*ImageClassifier.LINKED, "mixer")}
 
     def setup(self, stage: str) -> None:
         # FLOPs per image, forward (evaluation) and forward + backward (training), for ThroughputMonitor

@@ -105,13 +105,20 @@ def config_differences(
     )
 
 
-def check_same_run(run_dir: Path, current: dict[str, Any]) -> None:
-    """Refuse to continue a fixed run folder with a config other than the one it was started with."""
+def check_same_run(run_dir: Path, current: dict[str, Any], added: dict[str, Any] | None = None) -> None:
+    """Refuse to continue a fixed run folder with a config other than the one it was started with. ``added``:
+    dotted keys of options a run started with older code may lack, with their defaults: absent from the saved config
+    and at their default in the current one, they are no change."""
     saved_path = run_dir / CONFIG_FILE
     if not saved_path.is_file():
         return
     saved = yaml.safe_load(saved_path.read_text()) or {}
-    differ = config_differences(saved, current)
+    now, before = flatten(current), flatten(saved)
+    differ = [
+        k
+        for k in config_differences(saved, current)
+        if not (k not in before and k in (added or {}) and now.get(k) == (added or {})[k])
+    ]
     if differ:
         raise RunFolderError(
             f"{run_dir} holds a run with a different config (differs in: {', '.join(differ[:6])}); "
