@@ -24,13 +24,15 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import torch
 import yaml
@@ -43,7 +45,7 @@ from mwa_lightning import COMMAND
 from mwa_lightning.data import ImageDataModule
 from mwa_lightning.training.callbacks import LastCheckpoint, samples_in_batch
 from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossError
-from mwa_lightning.training.lightning_compat import GuardedCLI, training_started
+from mwa_lightning.training.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.malloc import tune_malloc
 from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
 from mwa_lightning.training.precision import native_precision
@@ -307,6 +309,30 @@ def tools_help() -> str:
     return f"{COMMAND} TOOL --help for a tool's options; the tools:\n" + "\n".join(lines) + "\n"
 
 
+class OneLineErrors(LightningArgumentParser):
+    """The command line's parser, whose errors are one line: the message, the nearest valid option for a mistyped
+    one, and where the options are listed, without the usage dump (jsonargparse prints about 110 lines of usage
+    before the message). Errors that jsonargparse raises instead of exiting (while it tries alternatives) pass
+    through as they are."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error or debug_mode_active():
+            super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        text = " ".join(message.split())
+        hint = ""
+        options = option_names(parser)
+        for typo in re.findall(r"(?:unrecognized arguments: |does not accept option[s]? )'?-*([\w.]+)", text):
+            near = difflib.get_close_matches(typo, options, n=1, cutoff=0.75)
+            if near:
+                hint = f"; did you mean --{near[0]}?"
+                break
+        words = parser.prog.replace(" [options]", "").split()  # "<program> fit"; the program is the command's name
+        prog = " ".join([COMMAND, *words[1:]])
+        sys.stderr.write(f"error: {text}{hint} ({prog} --help lists the options)\n")
+        self.exit(2)
+
+
 MIXER_OPTION = "--model.mixer"
 
 
@@ -362,6 +388,12 @@ def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
             trainer_defaults={"logger": LOGGER},
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,  # the module's configure_optimizers is the recipe
+            parser_class=OneLineErrors,
+            # no argparse abbreviations: --trainer.max_epoch is a typo to report, not --trainer.max_epochs
+            parser_kwargs={
+                "allow_abbrev": False,
+                **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test", "predict")},
+            },
             run=run,
             args=args,
         )

@@ -268,3 +268,23 @@ def test_a_mistyped_mixer_name_is_one_line_naming_the_nearest(tmp_path):
         "did you mean 'gfn'?"
     ]
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "typo,nearest",
+    [
+        (["--trainer.max_epoch", "1"], "--trainer.max_epochs"),  # once silently taken as max_epochs (abbreviation)
+        (["--model.drop_pat_rate", "0.1"], "--model.drop_path_rate"),
+        (["--config", "TYPO_FILE"], "--model.drop_path_rate"),  # the same typo in a config file
+    ],
+)
+def test_a_mistyped_option_is_one_line_naming_the_nearest_and_nothing_starts(typo, nearest, tmp_path):
+    (tmp_path / "typo.yaml").write_text("model:\n  drop_pat_rate: 0.1\n")
+    typo = [str(tmp_path / "typo.yaml") if t == "TYPO_FILE" else t for t in typo]
+    result = run_cli("fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), *typo, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # no usage dump
+    assert lines[0].startswith("error: ") and f"did you mean {nearest}?" in lines[0]
+    assert lines[0].endswith("(mwa-lightning fit --help lists the options)")
+    assert not (tmp_path / "logs").exists()

@@ -9,6 +9,7 @@ have them (``tests/training/test_lightning_compat.py`` runs it, naming the inter
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from jsonargparse._common import debug_mode_active
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loops.fit_loop import _FitLoop
@@ -30,10 +32,12 @@ __all__ = [
     "at_last_batch",
     "check",
     "cpu_has_native_bf16",
+    "debug_mode_active",
     "epoch_for_sampler",
     "flop_formula_on_raw_args",
     "in_middle_of_epoch",
     "is_compiled",
+    "option_names",
     "restarted_mid_epoch",
     "set_sampler_epoch",
     "training_started",
@@ -49,6 +53,8 @@ INTERNALS: dict[str, str] = {
     "lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler": "DDP evaluation sees each image once",
     "torch.nn.Module._compiled_call_impl": "whether Module.compile() already ran (no public flag)",
     "torch.utils.flop_counter custom formula `_get_raw`": "FFT FLOPs need the op's arguments, not only shapes",
+    "jsonargparse._common.debug_mode_active": "a one-line error keeps jsonargparse's debug mode (which raises)",
+    "argparse.ArgumentParser._option_string_actions": "the options a mistyped one is matched against (did you mean)",
     "torch.cpu._is_avx512_bf16_supported, torch.cpu._is_amx_tile_supported": "whether this CPU computes bf16 "
     "natively (no public probe); elsewhere bf16 autocast is emulated and several times slower than fp32",
 }
@@ -110,6 +116,11 @@ def is_compiled(module: nn.Module) -> bool:
     return module._compiled_call_impl is not None
 
 
+def option_names(parser: argparse.ArgumentParser) -> list[str]:
+    """Every ``--option`` a parser takes, without the dashes."""
+    return [o.lstrip("-") for o in parser._option_string_actions if o.startswith("--")]
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bf16 arithmetic in hardware (x86 AVX512-BF16 or AMX); False where torch cannot say."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
@@ -146,6 +157,12 @@ def check() -> list[str]:
             problems.append(f"fit_loop.{path} is gone")
     if list(inspect.signature(_set_sampler_epoch).parameters) != ["dataloader", "epoch"]:
         problems.append("lightning.fabric.utilities.data._set_sampler_epoch(dataloader, epoch) changed")
+    if not callable(debug_mode_active):
+        problems.append("jsonargparse._common.debug_mode_active is gone")
+    probe = argparse.ArgumentParser()
+    probe.add_argument("--seen")
+    if "--seen" not in getattr(probe, "_option_string_actions", {}):
+        problems.append("argparse.ArgumentParser._option_string_actions is gone or changed")
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         if not callable(getattr(torch.cpu, name, None)):
             problems.append(f"torch.cpu.{name} is gone: cpu_has_native_bf16 would always say False")
