@@ -248,12 +248,45 @@ class ImageDataModule(L.LightningDataModule):
         return self.normalize(images), labels
 
 
+def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
+    """Sorted indices of a class-balanced subset of ``size`` items: from each class, the first ``k`` of a
+    permutation of that class's items seeded by ``seed`` (``size // classes`` each, one more for the first
+    ``size % classes`` classes). Every permutation is drawn whatever ``size`` is, so a smaller subset lies inside a
+    larger one (nested) for the same seed."""
+    classes = labels.unique(sorted=True)
+    base, extra = divmod(size, len(classes))
+    generator = torch.Generator().manual_seed(seed)
+    picks = []
+    for j, c in enumerate(classes.tolist()):
+        members = (labels == c).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        k = base + (j < extra)
+        if k > len(members):
+            raise ValueError(
+                f"train_size={size}: class {c} has {len(members)} training images, {k} needed for a balanced subset"
+            )
+        picks.append(members[:k])
+    return torch.cat(picks).sort().values
+
+
 class InMemoryDataModule(ImageDataModule):
     """A DataModule whose splits are uint8 tensors in memory; a subclass reads them (:meth:`load_split`).
 
     ``val_size > 0`` carves the validation split from the training images with a permutation seeded by
-    ``split_seed``; 0 validates on the test split.
+    ``split_seed``; 0 validates on the test split. ``train_size`` then keeps a class-balanced subset of the
+    remaining training images (:func:`balanced_subset`, seeded by ``split_seed``: the same images for every run,
+    and a smaller ``train_size`` inside a larger one), for studies of how a result moves with the data's size.
+
+    Args:
+        train_size: training images to keep after the validation split (None: all of them).
+        **kwargs: the shared settings of :class:`ImageDataModule`.
     """
+
+    def __init__(self, train_size: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if train_size is not None and train_size < 1:
+            raise ValueError(f"train_size={train_size}; expected a positive number of training images (or None)")
+        self.train_size = train_size
 
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
         """uint8 images ``(N, 3, image_size, image_size)`` and int64 labels ``(N,)`` of a split."""
@@ -269,11 +302,18 @@ class InMemoryDataModule(ImageDataModule):
         if self.val_size:
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
             val_idx, train_idx = perm[: self.val_size].sort().values, perm[self.val_size :].sort().values
-            self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
             self.splits["val"] = TensorImages(train_images[val_idx], train_labels[val_idx])
         else:
-            self.splits["train"] = TensorImages(train_images, train_labels)
+            train_idx = torch.arange(n)
             self.splits["val"] = self.splits["test"]
+        if self.train_size is not None:
+            if self.train_size > len(train_idx):
+                raise ValueError(
+                    f"train_size={self.train_size}: only {len(train_idx)} training images are left after the "
+                    f"validation split (val_size={self.val_size})"
+                )
+            train_idx = train_idx[balanced_subset(train_labels[train_idx], self.train_size, self.split_seed)]
+        self.splits["train"] = TensorImages(train_images[train_idx], train_labels[train_idx])
         self.batch_augment = self.make_batch_augment()
 
     def make_batch_augment(self) -> BatchAugment | None:
