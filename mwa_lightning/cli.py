@@ -365,8 +365,28 @@ class UsageError(ValueError):
     """A mistake in the command line found before parsing; its message is the one line a user sees."""
 
 
+class _NoAdvertisement(logging.Filter):
+    """Drop Lightning's tip to install its cloud logger, printed at every trainer's start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Leave out of every run's output what says nothing about the run: Lightning's cloud-logger tip, and the
+    deprecation warning torch raises inside Lightning's own code (``isinstance(treespec, LeafSpec)``), which a
+    user cannot act on. Idempotent."""
+    import warnings
+
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdvertisement) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdvertisement())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
     """Run the command line (``run=False``: parse and instantiate only, for inspection and tests)."""
+    quiet_lightning()
     try:
         if args is None:  # the console script: LightningCLI reads sys.argv itself
             sys.argv[1:] = registered_mixer_names(sys.argv[1:])

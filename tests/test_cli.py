@@ -288,3 +288,11 @@ def test_a_mistyped_option_is_one_line_naming_the_nearest_and_nothing_starts(typ
     assert lines[0].startswith("error: ") and f"did you mean {nearest}?" in lines[0]
     assert lines[0].endswith("(mwa-lightning fit --help lists the options)")
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_fit_prints_no_advertisement_and_no_warning_from_inside_lightning(tmp_path):
+    result = run_cli("fit", "--config", str(tiny_config(tmp_path)), "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    assert "val/acc=" in out  # the run's own report is there
+    assert "litlogger" not in out and "LeafSpec" not in out
