@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import functools
 import inspect
 import json
@@ -110,13 +111,32 @@ class RunRecord:
         return [per_epoch[e] for e in sorted(per_epoch)]
 
 
+CSV_METRICS = "metrics.csv"  # what a CSVLogger run folder holds instead of event files
+
+
+def _csv_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """The report's scalars from a CSVLogger's ``metrics.csv`` (one row per logging call, a column per metric,
+    empty where that call did not log it)."""
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for tag in SCALARS:
+                if row.get(tag) not in (None, ""):
+                    scalars.setdefault(tag, []).append((int(float(row["step"])), float(row[tag])))
+    return scalars
+
+
 def find_runs(root: Path) -> list[RunRecord]:
-    """Run folders under ``root``, each with its config and scalars."""
+    """Run folders under ``root``, each with its config and scalars: from its TensorBoard event files, or from a
+    CSVLogger's ``metrics.csv`` (which keeps no wall time: such a run counts no run-hours)."""
     runs = []
     for config_path in sorted(root.rglob(CONFIG_FILE)):
         folder = config_path.parent
         events = sorted(folder.glob("events.out.tfevents.*"))
         if not events:
+            if (folder / CSV_METRICS).is_file():
+                config = yaml.safe_load(config_path.read_text()) or {}
+                runs.append(RunRecord(folder, config, _csv_scalars(folder / CSV_METRICS)))
             continue
         config = yaml.safe_load(config_path.read_text()) or {}
         acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
@@ -376,7 +396,10 @@ def report(root: Path, out: Path | None = None, strip_prefix: str = "") -> list[
         raise FileNotFoundError(f"no such folder: {root}")
     runs = find_runs(root)
     if not runs:
-        raise FileNotFoundError(f"no runs under {root}: expected folders with config.yaml and TensorBoard events")
+        raise FileNotFoundError(
+            f"no runs under {root}: expected folders with config.yaml and TensorBoard events "
+            "(or a CSVLogger's metrics.csv)"
+        )
     return report_runs(runs, out or root, strip_prefix)
 
 

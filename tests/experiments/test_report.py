@@ -1,9 +1,11 @@
+import csv
 import math
 import statistics
 
 import pytest
 
 from mwa_lightning.experiments.report import find_runs, report
+from tests.helpers import run_cli, tiny_config
 
 
 def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
@@ -103,3 +105,23 @@ def test_a_row_names_the_trunk_options_the_backbone_kind_and_minirocket():
     assert run_description(sequence)[2] == "Seq 4x64/4"
     rocket = {"command": "minirocket", "seed_everything": 0, "data": sequence["data"]}
     assert run_description(rocket) == ("minirocket", "", "-")
+
+
+def test_the_report_reads_a_csvlogger_run_beside_a_tensorboard_one(tmp_path):
+    """A finished run logged with CSVLogger (metrics.csv, no event files) is reported, not left out."""
+    config = str(tiny_config(tmp_path))
+    for experiment, logger in (("tb", []), ("csv", ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger"])):
+        args = ["fit", "--config", config, "--experiment", experiment, *logger, "--trainer.logger.init_args.save_dir"]
+        result = run_cli(*args, "logs", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").is_file()
+    assert not list((tmp_path / "logs" / "csv").rglob("events.out.tfevents.*"))
+    report = run_cli("report", "logs", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    rows = {r["experiment"]: r for r in csv.DictReader((tmp_path / "logs" / "report.csv").open())}
+    assert set(rows) == {"tb", "csv"}
+    # the same run, logged two ways: the same last-epoch validation top-1 and epochs
+    assert (
+        rows["csv"]["last_top1_mean"] == rows["tb"]["last_top1_mean"] and rows["csv"]["epochs"] == rows["tb"]["epochs"]
+    )
+    assert "In all: 2 runs" in (tmp_path / "logs" / "report.md").read_text()
