@@ -71,9 +71,9 @@ class RunSpec:
         state = run_state(self.folder)
         return COMMITTED if self.committed and state != "done" else state
 
-    def shell(self, extra: tuple[str, ...] | list[str] = ()) -> str:
+    def shell(self) -> str:
         """The command as a user would type it."""
-        return shlex.join([COMMAND, self.command, *self.args, *extra])
+        return shlex.join([COMMAND, self.command, *self.args])
 
     def argv(self, python: str) -> list[str]:
         """The command as this machine's ``python`` runs it."""

@@ -25,6 +25,8 @@ Choices made explicit (defaults in brackets):
 - ``skip_gelu`` [True]: each skip branch has its own GELU.
 - ``transform`` ["dwt"]: "fft" swaps in rfft2/irfft2 (ortho) with everything else equal: the real and the
   imaginary part are the two bands of one level (the controlled FFT-for-DWT experiment; needs levels=1).
+  "polyphase" splits the tokens into their four 2x2 polyphase components without the Haar butterfly, with the
+  same conv and GELU: only the basis the inner GELU sees differs from Haar (needs levels=1).
   "none" removes the wavelet branch altogether and keeps only the two skip convolutions,
   ``out = GELU(GELU(conv1x1(x)) + GELU(conv3x3(x)))``: a control the paper lacks, which separates what the
   wavelet branch adds from what the convolutions alone do (needs ``skips=True``).
