@@ -67,3 +67,34 @@ def test_every_module_imports_alone():
     assert [r[0] for r in rows] == names  # every module was tried
     failed = [f"{n}: {e}" for n, code, e in rows if code != "0" and OPTIONAL.get(n, "-") not in e]
     assert not failed, "\n".join(failed)
+
+
+def imported_modules(path) -> set[str]:
+    """Every module a source file imports (at any depth of the file: top, function or TYPE_CHECKING block)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_experiments_do_not_import_the_benchmark():
+    """The arrows between rooms: what collects many fits (experiments/) does not lean on measurement (bench/);
+    the tables both write live in a leaf, mwa_lightning.tables."""
+    wrong = {
+        str(path.relative_to(ROOT)): sorted(n for n in imported_modules(path) if n.startswith("mwa_lightning.bench"))
+        for path in (ROOT / "mwa_lightning" / "experiments").glob("*.py")
+    }
+    assert not {k: v for k, v in wrong.items() if v}
+    assert imported_modules(ROOT / "mwa_lightning" / "tables.py") <= {
+        "__future__",
+        "csv",
+        "math",
+        "collections.abc",
+        "pathlib",
+        "typing",
+    }

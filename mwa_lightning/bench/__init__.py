@@ -16,8 +16,8 @@ from mwa_lightning.bench.sections import (
     bench_scaling,
     plot_scaling,
 )
-from mwa_lightning.bench.tables import print_table, write_csv
 from mwa_lightning.bench.timing import peak_memory, race, train_step
+from mwa_lightning.tables import print_table, write_csv
 
 __all__ = [
     "bench_flops",

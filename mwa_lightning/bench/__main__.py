@@ -36,8 +36,8 @@ import torch
 
 from mwa_lightning import COMMAND
 from mwa_lightning.bench import sections
-from mwa_lightning.bench.tables import print_table, write_csv
 from mwa_lightning.models.mixers import mixer_class, mixer_names
+from mwa_lightning.tables import print_table, write_csv
 from mwa_lightning.training.malloc import tune_malloc
 
 TITLES = {

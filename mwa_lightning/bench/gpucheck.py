@@ -34,8 +34,8 @@ from lightning.pytorch.callbacks import Callback
 
 from mwa_lightning import COMMAND
 from mwa_lightning.bench import bench_mixers, bench_models, bench_scaling
-from mwa_lightning.bench.tables import markdown_table
 from mwa_lightning.models.mixers import mixer_class, mixer_names
+from mwa_lightning.tables import markdown_table
 
 TARGET_IMAGES_PER_S = 25_000
 ROOT = Path(__file__).resolve().parents[2]  # the repository: mwa_lightning/bench/gpucheck.py -> ../..

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mwa_lightning.bench.tables import markdown_table, write_csv
 from mwa_lightning.experiments.archive import CommittedRunsError
 from mwa_lightning.experiments.runspec import COMMITTED
 from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
+from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
 from mwa_lightning.training.runs import seed_run_name
 

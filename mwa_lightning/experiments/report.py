@@ -37,11 +37,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from mwa_lightning import COMMAND
-from mwa_lightning.bench.tables import markdown_table, write_csv
 from mwa_lightning.experiments.runspec import MINIROCKET
 from mwa_lightning.models.mixers import mixer_name
 from mwa_lightning.models.mixers.registry import import_class
 from mwa_lightning.models.vit import SIZES, TRUNK_OPTIONS, trunk_defaults
+from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.metric_names import (
     EPOCH,
     FLOPS,

@@ -1,4 +1,6 @@
-"""Tables, written once: printed (the benchmark), as Markdown (the GPU check, the report) and as CSV."""
+"""Tables, written once: printed (the benchmark), as Markdown (the GPU check, the report, the contrasts) and as CSV.
+
+A leaf (the standard library only), so that bench/ and experiments/ both use it and neither imports the other."""
 
 from __future__ import annotations
 
