@@ -309,6 +309,12 @@ def tools_help() -> str:
     return f"{COMMAND} TOOL --help for a tool's options; the tools:\n" + "\n".join(lines) + "\n"
 
 
+# jsonargparse's messages for an unknown option (the option), and for an option the configured mixer lacks (the
+# option, the mixer's class path)
+UNKNOWN_OPTION = r"(?:unrecognized arguments: |does not accept option[s]? )'?-*([\w.]+)"
+FOREIGN_MIXER_OPTION = r'Parser key "model\.mixer".*Option \'(\w+)\' is not accepted.*class_path=\'([\w.]+)\''
+
+
 class OneLineErrors(LightningArgumentParser):
     """The command line's parser, whose errors are one line: the message, the nearest valid option for a mistyped
     one, and where the options are listed, without the usage dump (jsonargparse prints about 110 lines of usage
@@ -321,8 +327,20 @@ class OneLineErrors(LightningArgumentParser):
         parser = getattr(ex, "subcommand_parser", None) or self
         text = " ".join(message.split())
         hint = ""
+        foreign = re.search(
+            r'Parser key "model\.mixer".*Option \'(\w+)\' is not accepted.*class_path=\'([\w.]+)\'', text
+        )
+        if foreign:  # an option of another mixer, e.g. an MWA ablation stacked on the GFNet baseline
+            option, class_path = foreign.groups()
+            text = f"model.mixer: {class_path.rpartition('.')[2]} has no option {option!r}"
+            hint = (
+                "; the ablations in configs/ablations/ are options of MWA: stack them on "
+                "configs/baselines/<dataset>/mwa.yaml"
+            )
         options = option_names(parser)
-        for typo in re.findall(r"(?:unrecognized arguments: |does not accept option[s]? )'?-*([\w.]+)", text):
+        for typo in (
+            [] if foreign else re.findall(r"(?:unrecognized arguments: |does not accept option[s]? )'?-*([\w.]+)", text)
+        ):
             near = difflib.get_close_matches(typo, options, n=1, cutoff=0.75)
             if near:
                 hint = f"; did you mean --{near[0]}?"

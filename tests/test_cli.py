@@ -296,3 +296,19 @@ def test_a_fit_prints_no_advertisement_and_no_warning_from_inside_lightning(tmp_
     out = result.stdout + result.stderr
     assert "val/acc=" in out  # the run's own report is there
     assert "litlogger" not in out and "LeafSpec" not in out
+
+
+def test_an_mwa_ablation_on_another_mixers_baseline_says_what_ablations_are(tmp_path):
+    configs = ROOT / "configs"
+    args = [
+        "--config",
+        str(configs / "baselines" / "cifar10" / "gfn.yaml"),
+        "--config",
+        str(configs / "ablations" / "mwa_db2.yaml"),
+    ]
+    result = run_cli("fit", *args, "--print_config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: model.mixer: GlobalFilter has no option 'wavelet'; the ablations in configs/ablations/ are options of "
+        "MWA: stack them on configs/baselines/<dataset>/mwa.yaml (mwa-lightning fit --help lists the options)"
+    ]
