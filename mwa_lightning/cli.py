@@ -327,9 +327,7 @@ class OneLineErrors(LightningArgumentParser):
         parser = getattr(ex, "subcommand_parser", None) or self
         text = " ".join(message.split())
         hint = ""
-        foreign = re.search(
-            r'Parser key "model\.mixer".*Option \'(\w+)\' is not accepted.*class_path=\'([\w.]+)\'', text
-        )
+        foreign = re.search(FOREIGN_MIXER_OPTION, text)
         if foreign:  # an option of another mixer, e.g. an MWA ablation stacked on the GFNet baseline
             option, class_path = foreign.groups()
             text = f"model.mixer: {class_path.rpartition('.')[2]} has no option {option!r}"
@@ -338,9 +336,7 @@ class OneLineErrors(LightningArgumentParser):
                 "configs/baselines/<dataset>/mwa.yaml"
             )
         options = option_names(parser)
-        for typo in (
-            [] if foreign else re.findall(r"(?:unrecognized arguments: |does not accept option[s]? )'?-*([\w.]+)", text)
-        ):
+        for typo in [] if foreign else re.findall(UNKNOWN_OPTION, text):
             near = difflib.get_close_matches(typo, options, n=1, cutoff=0.75)
             if near:
                 hint = f"; did you mean --{near[0]}?"
