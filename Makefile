@@ -5,17 +5,24 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The PyTorch pair installed first: an install default, a pair this project is tested with. Choose the build your
-# machine needs instead, e.g. `make install TORCH="torch torchvision"` (pip's default build for your platform) or
-# `make install TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cu128"`.
+# The PyTorch pair installed first: an install default, a pair this project is tested with (on Linux, pip's default
+# build of it is a CUDA one, about 3 GB of nvidia-* wheels). Choose the build your machine needs instead:
+#   CPU only:  make install TORCH="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu"
+#   a CUDA 12.8 build:  make install TORCH="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cu128"
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
+	@echo "[install 1/4] the virtual environment $(VENV) ($(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
+	@echo "[install 2/4] pip itself"
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
+	@echo "[install 3/4] PyTorch: $(TORCH) (the large download; TORCH=... in the Makefile picks a CPU-only build)"
+	set -o pipefail; $(PY) -m pip install --progress-bar off $(TORCH) | { grep -v "^Requirement already satisfied" || true; }
+	$(PY) -c "import torch; print('  torch', torch.__version__, '(CUDA build)' if torch.version.cuda else '(CPU build)')"
+	@echo "[install 4/4] mwa-lightning, editable, with its dev tools (pytest, ruff, Jupyter's runner)"
 	$(PY) -m pip install -q -e '.[dev]'
+	@echo "installed: $(VENV) ($$(du -sh $(VENV) | cut -f1)); activate it with: source $(VENV)/bin/activate"
 	touch $@
 
 # the one command (the same as python -m mwa_lightning)
@@ -34,7 +41,8 @@ STUDY ?= mixer-x-local
 .PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study gpu-check
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' -v study='$(STUDY)' \
+		'{gsub(/\$$\(STUDY\)/, study "", $$2); printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## make the virtual environment .venv and install the package with its dev tools
 
@@ -74,7 +82,7 @@ configs: install ## regenerate configs/baselines/<dataset>/<mixer>.yaml from con
 ddp: install ## CONFIG on every GPU of this node (DDP overlay configs/overlays/ddp.yaml)
 	$(RUN) fit --config $(CONFIG) --config configs/overlays/ddp.yaml $(DATA_ARG) $(ARGS)
 
-study: install ## run a study, configs/studies/$(STUDY).yaml (resumable; DATA_DIR= for its data), report in results/$(STUDY)/
+study: install ## run configs/studies/$(STUDY).yaml (STUDY= picks another; DATA_DIR= its data; resumable), report in results/$(STUDY)/
 	@test -f configs/studies/$(STUDY).yaml || { echo "unknown STUDY=$(STUDY); expected one of: $$(ls configs/studies | sed 's/\.yaml//' | tr "\n" " ")"; exit 2; }
 	$(RUN) study configs/studies/$(STUDY).yaml $(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(ARGS)
 

@@ -379,7 +379,17 @@ class DiskDataModule(InMemoryDataModule):
 
     def prepare_data(self) -> None:
         if self.download and self.missing_files():
-            self.fetch()
+            new_folder = not self.data_dir.exists()
+            try:
+                self.fetch()
+            except (OSError, ValueError) as e:  # urllib's URLError and HTTPError are OSErrors; no network, a 404
+                if new_folder and self.data_dir.is_dir() and not any(self.data_dir.iterdir()):
+                    self.data_dir.rmdir()  # the download made it and left it empty
+                reason = getattr(e, "reason", None) or e
+                raise DataError(
+                    f"{type(self).__name__}: the download failed ({type(e).__name__}: {reason}). Without a network, "
+                    + self.how_to_get()
+                ) from e
 
     def check_present(self) -> None:
         """Raise :class:`DataError` naming the folder and the missing files, unless all are there."""

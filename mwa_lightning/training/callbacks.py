@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 
 
 def samples_in_batch(batch: Any) -> int:
@@ -42,6 +42,32 @@ class LastCheckpoint(ModelCheckpoint):
             every_n_epochs=every_n_epochs,
             enable_version_counter=False,
         )
+
+
+class ModelSummaryWithFlops(ModelSummary):
+    """Lightning's model summary, whose "Total Flops" line gives the module's own count (forward FLOPs of one
+    image, ``flops_per_sample["eval"]``: :mod:`mwa_lightning.training.flops`, which sees the FFTs) instead of the 0
+    Lightning prints for a module without an ``example_input_array`` (and without its all-zero FLOPs column). The
+    command line turns the trainer's default summary into this one (:meth:`promote`), so that no option is added to
+    a run's config."""
+
+    @classmethod
+    def promote(cls, trainer: L.Trainer) -> None:
+        """Make the trainer's plain ModelSummary (the default one, or one a config added) this class; its settings
+        (``max_depth``) are kept."""
+        for callback in trainer.callbacks:
+            if type(callback) is ModelSummary:
+                callback.__class__ = cls
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.flops = getattr(pl_module, "flops_per_sample", {}).get("eval", 0)
+        super().on_fit_start(trainer, pl_module)
+
+    def summarize(self, summary_data: list, *args: Any, total_flops: int, **kwargs: Any) -> None:  # type: ignore[override]
+        # Lightning's per-layer FLOPs column is all zeros without an example input: left out rather than shown
+        zeros = [name for name, values in summary_data if name == "FLOPs" and {str(v).strip() for v in values} == {"0"}]
+        columns = [(name, values) for name, values in summary_data if name not in zeros]
+        super().summarize(columns, *args, total_flops=getattr(self, "flops", 0) or total_flops, **kwargs)
 
 
 def last_checkpoint_target(trainer: L.Trainer) -> str | None:

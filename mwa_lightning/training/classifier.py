@@ -35,6 +35,8 @@ from mwa_lightning.training.metric_names import (
     ACC_TOP5,
     FLOPS,
     LOSS,
+    LR,
+    LR_GROUPS,
     LR_PEAK,
     PARAMS,
     TRAIN_LOSS,
@@ -58,7 +60,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
         if not p.requires_grad:
             continue
         (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    with_decay, without = LR_GROUPS  # named, so that LearningRateMonitor logs lr/decay and lr/no_decay
+    return [
+        {"name": with_decay, "params": decay, "weight_decay": weight_decay},
+        {"name": without, "params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 class ImageClassifier(L.LightningModule):
@@ -290,4 +296,4 @@ class ImageClassifier(L.LightningModule):
             start = 1e-3 if hp.get("warmup_lr") is None else min(1.0, hp.warmup_lr / lr)
             ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=start, total_iters=warmup)
             scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": LR}}

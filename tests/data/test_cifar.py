@@ -1,3 +1,7 @@
+import socket
+import urllib.error
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -85,6 +89,26 @@ def test_wrong_array_shape_is_named(tmp_path):
     path.write_bytes(pickle.dumps(entry, protocol=2))
     with pytest.raises(DataError, match=r"test_batch: 'data' should be a uint8 array of shape \(N, 3072\)"):
         CIFAR10DataModule(data_dir=tmp_path).load_split("test")
+
+
+def test_an_offline_download_names_the_dataset_the_url_and_the_folder_and_leaves_no_folder(tmp_path, monkeypatch):
+    def no_network(url, download_root, filename, md5):
+        Path(download_root).mkdir(parents=True, exist_ok=True)  # what torchvision does before it fails
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr("mwa_lightning.data.cifar.download_and_extract_archive", no_network)
+    folder = tmp_path / "data"
+    with pytest.raises(DataError) as error:
+        CIFAR10DataModule(data_dir=folder, download=True).prepare_data()
+    message = str(error.value)
+    assert message.startswith("CIFAR10DataModule: the download failed (URLError: ")
+    assert "Name or service not known" in message
+    assert f"fetch https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it into {folder}" in message
+    assert not folder.exists()  # the folder the failed download made is gone; one that was there stays
+    folder.mkdir()
+    with pytest.raises(DataError):
+        CIFAR10DataModule(data_dir=folder, download=True).prepare_data()
+    assert folder.is_dir()
 
 
 def test_prepare_data_downloads_the_official_archive_only_when_missing(tmp_path, monkeypatch):
