@@ -17,19 +17,19 @@
   per-epoch reseeding (:class:`~mwa_lightning.training.rng.EpochSeed`) are on; the seed defaults to 0;
 - an error before the first training step (a bad option, missing data) is one line, and leaves no run folder.
 
-``mwa-lightning TOOL ...`` runs one of :data:`TOOLS` (each also ``python -m <its module>``), e.g.
-``mwa-lightning study configs/studies/mixer-x-local.yaml --dry-run``; ``mwa-lightning --help`` lists them.
+``mwa-lightning TOOL ...`` runs one of the tools (``study``, ``report``, ...), which
+:mod:`mwa_lightning.tools` names and dispatches; ``mwa-lightning --help`` lists them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
 import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -41,9 +41,9 @@ from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser
 
-from mwa_lightning import COMMAND
+from mwa_lightning import COMMAND, SUBCOMMANDS, data, models
 from mwa_lightning.data import ImageDataModule
-from mwa_lightning.training.callbacks import LastCheckpoint, samples_in_batch
+from mwa_lightning.training.callbacks import LastCheckpoint, ModelSummaryWithFlops, samples_in_batch
 from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossError
 from mwa_lightning.training.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.malloc import tune_malloc
@@ -65,20 +65,14 @@ from mwa_lightning.training.runs import (
     scalar_metrics,
 )
 
+# The package's DataModules and mixers are imported on first use (their packages' __init__); the command line
+# imports them all, so that jsonargparse finds each by its short name (``--data CIFAR10DataModule``) and lists it
+for _name in (*data.__all__, *models.__all__):
+    getattr(data if _name in data.__all__ else models, _name)
+
 LOGGER = {
     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
     "init_args": {"save_dir": LOGS, "name": "default", "default_hp_metric": False},
-}
-# the tools beside LightningCLI's subcommands: name -> (module with main(argv) -> int, what it does)
-TOOLS: dict[str, tuple[str, str]] = {
-    "study": ("mwa_lightning.experiments.study", "run a study file's grid of seeded runs, then its report"),
-    "report": ("mwa_lightning.experiments.report", "tabulate the runs under a folder"),
-    "slurm": ("mwa_lightning.experiments.slurm", "submit a study or an experiment as a SLURM array job"),
-    "configs": ("mwa_lightning.experiments.baselines", "regenerate configs/baselines/ from configs/shared/"),
-    "bench": ("mwa_lightning.bench.__main__", "side-by-side benchmarks of mixers, models and data paths"),
-    "gpu-check": ("mwa_lightning.bench.gpucheck", "the first check on a CUDA GPU: training speed and memory"),
-    "prepare": ("mwa_lightning.data.prepare", "turn an image-folder dataset into LitData chunks"),
-    "minirocket": ("mwa_lightning.experiments.minirocket", "the time-series reference, with a fit run's arguments"),
 }
 
 
@@ -211,6 +205,7 @@ class MWACLI(GuardedCLI):
             super().instantiate_classes()
         except Exception as e:  # a bad option found when building the model, the data or the trainer
             raise SetupError(_one_line(e)) from e
+        ModelSummaryWithFlops.promote(self.trainer)
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if isinstance(self.trainer.accelerator, CUDAAccelerator):
             torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -224,16 +219,21 @@ class MWACLI(GuardedCLI):
         logger = self.trainer.logger
         run_dir = Path(logger.log_dir) if logger is not None and logger.log_dir else None
         existed = run_dir is not None and run_dir.exists()
-        try:
-            yield
-        except (NonFiniteLossError, RequeuedError, KeyboardInterrupt):
-            raise
-        except Exception as e:
-            if training_started(self.trainer):
-                raise  # during training: the traceback and the last good checkpoint, as they are
-            if run_dir is not None and not existed and self.trainer.is_global_zero:
-                remove_new_run_folder(run_dir, Path(logger.save_dir))
-            raise SetupError(_one_line(e)) from e
+        with warnings.catch_warnings():
+            if subcommand != "fit":
+                # the checkpoint's ModelCheckpoint state names the folder it was trained in; outside fit no checkpoint
+                # is written, so Lightning's notice that the folder changed says nothing a user can act on
+                warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+            try:
+                yield
+            except (NonFiniteLossError, RequeuedError, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                if training_started(self.trainer):
+                    raise  # during training: the traceback and the last good checkpoint, as they are
+                if run_dir is not None and not existed and self.trainer.is_global_zero:
+                    remove_new_run_folder(run_dir, Path(logger.save_dir))
+                raise SetupError(_one_line(e)) from e
 
     def _resolved(self, cfg: Namespace, skip_check: bool = False) -> dict:
         """The config as plain data, as ``config.yaml`` holds it."""
@@ -285,28 +285,6 @@ class MWACLI(GuardedCLI):
 
     def after_test(self) -> None:
         self._report(TEST)
-
-
-def entry_point() -> None:
-    """The ``mwa-lightning`` console script: the same as ``python -m mwa_lightning``."""
-    argv = sys.argv[1:]
-    if argv and argv[0] in TOOLS:
-        raise SystemExit(run_tool(argv[0], argv[1:]))
-    if argv[:1] in (["-h"], ["--help"]):
-        print(tools_help())
-    main()
-
-
-def run_tool(name: str, argv: list[str]) -> int:
-    """Run the tool ``name`` (a key of :data:`TOOLS`) with ``argv``; its exit status."""
-    module = importlib.import_module(TOOLS[name][0])
-    return module.main(argv) or 0
-
-
-def tools_help() -> str:
-    width = max(map(len, TOOLS))
-    lines = [f"  {COMMAND} {name:<{width}}  {what}" for name, (_, what) in TOOLS.items()]
-    return f"{COMMAND} TOOL --help for a tool's options; the tools:\n" + "\n".join(lines) + "\n"
 
 
 # jsonargparse's messages for an unknown option (the option), and for an option the configured mixer lacks (the
@@ -390,8 +368,6 @@ def quiet_lightning() -> None:
     """Leave out of every run's output what says nothing about the run: Lightning's cloud-logger tip, and the
     deprecation warning torch raises inside Lightning's own code (``isinstance(treespec, LeafSpec)``), which a
     user cannot act on. Idempotent."""
-    import warnings
-
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _NoAdvertisement) for f in rank_zero.filters):
         rank_zero.addFilter(_NoAdvertisement())
@@ -426,7 +402,7 @@ def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
             # no argparse abbreviations: --trainer.max_epoch is a typo to report, not --trainer.max_epochs
             parser_kwargs={
                 "allow_abbrev": False,
-                **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test", "predict")},
+                **{c: {"allow_abbrev": False} for c in SUBCOMMANDS},
             },
             run=run,
             args=args,

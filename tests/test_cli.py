@@ -1,3 +1,5 @@
+import json
+import re
 import shutil
 import signal
 import subprocess
@@ -7,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch.utilities.model_summary.model_summary import get_human_readable_count
 
-from mwa_lightning.cli import TOOLS, entry_point, main
-from mwa_lightning.training.metric_names import TRAIN_LOSS_STEP, VAL_ACC
-from tests.helpers import ROOT, reported_metrics, run_cli, tiny_config
+from mwa_lightning.cli import main
+from mwa_lightning.tools import TOOLS, entry_point
+from mwa_lightning.training.metric_names import LR, LR_GROUPS, TRAIN_LOSS_STEP, VAL_ACC
+from tests.helpers import ROOT, instantiate, reported_metrics, run_cli, tiny_config
 
 CONFIGS = ROOT / "configs"
 
@@ -291,11 +295,22 @@ def test_a_mistyped_option_is_one_line_naming_the_nearest_and_nothing_starts(typ
 
 
 def test_a_fit_prints_no_advertisement_and_no_warning_from_inside_lightning(tmp_path):
-    result = run_cli("fit", "--config", str(tiny_config(tmp_path)), "--trainer.max_epochs", "1", cwd=tmp_path)
+    args = ["--trainer.max_epochs", "1", "--trainer.enable_model_summary", "true", "--run", "r"]
+    result = run_cli("fit", "--config", str(tiny_config(tmp_path)), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout + result.stderr
     assert "val/acc=" in out  # the run's own report is there
     assert "litlogger" not in out and "LeafSpec" not in out
+    # the summary's FLOPs are the model's own count (one image, forward), not Lightning's 0 without an example input
+    model = instantiate("--config", str(tiny_config(tmp_path))).model
+    model.setup("fit")
+    expected = get_human_readable_count(model.flops_per_sample["eval"])
+    assert model.flops_per_sample["eval"] > 0 and re.search(rf"^{re.escape(expected)}\s+Total Flops$", out, re.M), out
+    assert "| FLOPs" not in out  # Lightning's per-layer column, all zeros here, is left out
+    # the learning rate is logged per named parameter group, not as lr-AdamW/pg1 and lr-AdamW/pg2
+    metrics = json.loads((tmp_path / "logs" / "tiny" / "r" / "finished.json").read_text())["metrics"]
+    assert {f"{LR}/{group}" for group in LR_GROUPS} <= metrics.keys()
+    assert not [k for k in metrics if "AdamW" in k or "/pg" in k], sorted(metrics)
 
 
 def test_an_mwa_ablation_on_another_mixers_baseline_says_what_ablations_are(tmp_path):

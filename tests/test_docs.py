@@ -17,11 +17,13 @@ import sys
 
 import pytest
 
-from mwa_lightning.cli import TOOLS, main, run_tool
+from mwa_lightning import SUBCOMMANDS
+from mwa_lightning.cli import main
+from mwa_lightning.tools import TOOLS, run_tool
 from tests.helpers import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "results" / "README.md"]
-LIGHTNING = ("fit", "validate", "test", "predict")
+LIGHTNING = SUBCOMMANDS
 PLACEHOLDER = re.compile(r"[<>$]|^logs/|^my_images/")  # written by an earlier command, or the user's own
 
 

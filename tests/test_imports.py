@@ -98,3 +98,66 @@ def test_experiments_do_not_import_the_benchmark():
         "pathlib",
         "typing",
     }
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports anywhere in its file (at the top, inside functions, under
+    TYPE_CHECKING) or names by string for importlib (the tools' dispatch): every arrow, hidden or not."""
+    import ast
+
+    root = ROOT / "mwa_lightning"
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in modules:
+                targets = [node.value]  # a module named by string (importlib, the tools' table)
+            for target in targets:
+                module = resolve(target) if target.startswith("mwa_lightning") else None
+                # a package imports its own children on first use (PEP 562): not an arrow back
+                if module and module != name and not module.startswith(f"{name}."):
+                    edges.add(module)
+        graph[name] = edges
+    return graph
+
+
+def test_the_package_has_no_import_circle_not_even_a_hidden_one():
+    """No module reaches itself through the imports of its file, counted everywhere: inside functions, under
+    TYPE_CHECKING and through a module named by string (the house issue found study <-> paired and cli -> study ->
+    cli behind exactly those)."""
+    graph = _import_graph()
+    # a package's parents are imported before it: the arrow to the package root (COMMAND) is every module's
+    graph = {m: {e for e in edges if not m.startswith(f"{e}.")} for m, edges in graph.items()}
+    circles, state, stack = [], {}, []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        stack.append(module)
+        for nxt in sorted(graph.get(module, ())):
+            if state.get(nxt) == "open":
+                circles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert circles == [], "\n".join(circles)

@@ -5,19 +5,28 @@
 - :mod:`.sections`: the sections, each a function of explicit arguments returning rows (notebooks import them);
 - :mod:`.tables`: printing and CSV;
 - ``mwa-lightning bench``: the command line (:mod:`.__main__`).
+
+The names below are imported on first use (PEP 562): ``bench --help`` answers without importing torch.
 """
 
-from mwa_lightning.bench.sections import (
-    bench_flops,
-    bench_haar,
-    bench_loader,
-    bench_mixers,
-    bench_models,
-    bench_scaling,
-    plot_scaling,
-)
-from mwa_lightning.bench.timing import peak_memory, race, train_step
-from mwa_lightning.tables import print_table, write_csv
+from __future__ import annotations
+
+from mwa_lightning.lazy import lazy_exports
+
+_LAZY = {  # name -> the module that defines it
+    "bench_flops": "mwa_lightning.bench.sections",
+    "bench_haar": "mwa_lightning.bench.sections",
+    "bench_loader": "mwa_lightning.bench.sections",
+    "bench_mixers": "mwa_lightning.bench.sections",
+    "bench_models": "mwa_lightning.bench.sections",
+    "bench_scaling": "mwa_lightning.bench.sections",
+    "plot_scaling": "mwa_lightning.bench.sections",
+    "peak_memory": "mwa_lightning.bench.timing",
+    "race": "mwa_lightning.bench.timing",
+    "train_step": "mwa_lightning.bench.timing",
+    "print_table": "mwa_lightning.tables",
+    "write_csv": "mwa_lightning.tables",
+}
 
 __all__ = [
     "bench_flops",
@@ -33,3 +42,6 @@ __all__ = [
     "train_step",
     "write_csv",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

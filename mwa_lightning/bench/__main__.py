@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from mwa_lightning import COMMAND
-from mwa_lightning.bench import sections
 from mwa_lightning.models.mixers import mixer_class, mixer_names
 from mwa_lightning.tables import print_table, write_csv
 from mwa_lightning.training.malloc import tune_malloc
@@ -51,8 +49,13 @@ TITLES = {
 }
 DEFAULT_SECTIONS = ("mixers", "haar", "flops", "models", "scaling")
 
+if TYPE_CHECKING:
+    import torch
+
 
 def run_section(section: str, args: argparse.Namespace, device: torch.device) -> list[dict]:
+    from mwa_lightning.bench import sections
+
     mixers = {name: mixer_class(name) for name in args.mixers}
     if section == "mixers":
         return sections.bench_mixers(mixers, repeats=args.repeats, device=device)
@@ -83,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--mixers", nargs="+", choices=mixer_names(), default=mixer_names(), help="registered mixers")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate (median reported)")
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for the CSV and PNG files")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
     parser.add_argument("--sizes", nargs="+", default=["XS", "S", "B"], help="backbones of the models section")
     parser.add_argument("--batch", type=int, default=64, help="batch of the models section")
     parser.add_argument("--compile", action="store_true", help="compile the backbones of the models section")
@@ -98,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--memory", action=argparse.BooleanOptionalAction, default=True, help="measure peak memory (models, scaling)"
     )
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
+    import torch  # after the arguments: --help and a bad option answer without it
+
+    from mwa_lightning.bench import sections
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tuned = tune_malloc()
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"

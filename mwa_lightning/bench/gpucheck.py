@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -28,57 +27,24 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
-import torch
-from lightning.pytorch.callbacks import Callback
-
 from mwa_lightning import COMMAND
-from mwa_lightning.bench import bench_mixers, bench_models, bench_scaling
 from mwa_lightning.models.mixers import mixer_class, mixer_names
 from mwa_lightning.tables import markdown_table
 
+# torch, Lightning and the bench sections are imported by the functions that run something: ``gpu-check --help``
+# and a machine without CUDA get their answer without them
+
 TARGET_IMAGES_PER_S = 25_000
 ROOT = Path(__file__).resolve().parents[2]  # the repository: mwa_lightning/bench/gpucheck.py -> ../..
-
-
-class StepTimer(Callback):
-    """Wall time of the training steps after the first ``warmup`` (device synchronised), and peak GPU memory."""
-
-    def __init__(self, warmup: int = 20):
-        self.warmup = warmup
-        self.start: float | None = None
-        self.steps = 0
-        self.seconds = float("nan")
-        self.images = 0
-
-    def _sync(self, trainer: L.Trainer) -> None:
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize(trainer.strategy.root_device)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.warmup:
-            self._sync(trainer)
-            self.start, self.steps, self.images = time.perf_counter(), 0, 0
-            if trainer.strategy.root_device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(trainer.strategy.root_device)
-        elif self.start is not None:
-            self.steps += 1
-            self.images += batch[0].shape[0]
-
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        self._sync(trainer)
-        if self.start is not None:
-            self.seconds = time.perf_counter() - self.start
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.seconds if self.steps else float("nan")
 
 
 def train_run(
     mixer: str, size: str, batch: int, steps: int, warmup: int, compile: bool, device: str, extra: Sequence[str] = ()
 ) -> dict:
     """One short training run through the command line's ``main``; images/s and peak memory."""
+    import torch
+
+    from mwa_lightning.bench.timing import StepTimer
     from mwa_lightning.cli import main
 
     per_epoch = 50
@@ -115,7 +81,7 @@ def train_run(
         "false",
         "--last_checkpoint.every_n_epochs",
         "0",
-        "--trainer.callbacks+=mwa_lightning.bench.gpucheck.StepTimer",
+        "--trainer.callbacks+=mwa_lightning.bench.timing.StepTimer",
         f"--trainer.callbacks.warmup={warmup}",
         *extra,
     ]
@@ -123,13 +89,16 @@ def train_run(
         args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true"]
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp), contextlib.redirect_stdout(io.StringIO()):
         cli = main(args)
-    timer_class = importlib.import_module(__spec__.name if __spec__ else __name__).StepTimer  # also as __main__
-    timer = next(cb for cb in cli.trainer.callbacks if isinstance(cb, timer_class))
+    timer = next(cb for cb in cli.trainer.callbacks if isinstance(cb, StepTimer))
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
     return {"images_per_s": timer.images_per_s, "peak_GiB": peak, "steps_timed": timer.steps}
 
 
 def run(args: argparse.Namespace) -> str:
+    import torch
+
+    from mwa_lightning.bench.sections import bench_mixers, bench_models, bench_scaling
+
     device = args.device
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     started = time.perf_counter()
@@ -200,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=65536, help="tokens per batch of the scaling sweep")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # cpu: a smoke test of this script
     args = parser.parse_args(argv)
+    import torch
+
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: the GPU check needs a CUDA GPU and finds none (torch.cuda.is_available() is False)")
         return 2

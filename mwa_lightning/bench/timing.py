@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
 from mwa_lightning.training.malloc import malloc_returns_memory
@@ -102,3 +104,37 @@ def _rss_growth(build: Callable[[], Callable[[], None]]) -> float:
     if after > high_water:  # the kernel saw a new high-water mark during the step
         peak = max(peak, after)
     return float(peak - base)
+
+
+class StepTimer(Callback):
+    """Wall time of the training steps after the first ``warmup`` (device synchronised), and peak GPU memory."""
+
+    def __init__(self, warmup: int = 20):
+        self.warmup = warmup
+        self.start: float | None = None
+        self.steps = 0
+        self.seconds = float("nan")
+        self.images = 0
+
+    def _sync(self, trainer: L.Trainer) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize(trainer.strategy.root_device)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup:
+            self._sync(trainer)
+            self.start, self.steps, self.images = time.perf_counter(), 0, 0
+            if trainer.strategy.root_device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(trainer.strategy.root_device)
+        elif self.start is not None:
+            self.steps += 1
+            self.images += batch[0].shape[0]
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        self._sync(trainer)
+        if self.start is not None:
+            self.seconds = time.perf_counter() - self.start
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.steps else float("nan")

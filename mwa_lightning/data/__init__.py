@@ -1,14 +1,30 @@
 """LightningDataModules for CIFAR-10, CIFAR-100, Tiny-ImageNet, ImageNet-1K and image folders, the synthetic
-offline tasks, and sequences (sequential CIFAR-10, the UCR/UEA archive)."""
+offline tasks, and sequences (sequential CIFAR-10, the UCR/UEA archive).
 
-from mwa_lightning.data.augment import Augment
-from mwa_lightning.data.base import DiskDataModule, ImageDataModule, InMemoryDataModule
-from mwa_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
-from mwa_lightning.data.errors import DataError
-from mwa_lightning.data.folder import ImageFolderDataModule, ImageNetDataModule
-from mwa_lightning.data.sequences import SequentialCIFAR10DataModule, UCRDataModule
-from mwa_lightning.data.synthetic import PeriodicDataModule, SyntheticDataModule
-from mwa_lightning.data.tiny_imagenet import TinyImageNetDataModule
+The names below are imported on first use (PEP 562), so that a light module of the package (``prepare --help``)
+does not import torch; :mod:`mwa_lightning.cli` imports them all, for jsonargparse to find every DataModule.
+"""
+
+from __future__ import annotations
+
+from mwa_lightning.lazy import lazy_exports
+
+_LAZY = {  # name -> the module that defines it
+    "Augment": "augment",
+    "DiskDataModule": "base",
+    "ImageDataModule": "base",
+    "InMemoryDataModule": "base",
+    "CIFAR10DataModule": "cifar",
+    "CIFAR100DataModule": "cifar",
+    "DataError": "errors",
+    "ImageFolderDataModule": "folder",
+    "ImageNetDataModule": "folder",
+    "SequentialCIFAR10DataModule": "sequences",
+    "UCRDataModule": "sequences",
+    "PeriodicDataModule": "synthetic",
+    "SyntheticDataModule": "synthetic",
+    "TinyImageNetDataModule": "tiny_imagenet",
+}
 
 __all__ = [
     "Augment",
@@ -26,3 +42,6 @@ __all__ = [
     "TinyImageNetDataModule",
     "UCRDataModule",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

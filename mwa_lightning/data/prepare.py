@@ -28,8 +28,6 @@ from pathlib import Path
 from PIL import Image
 
 from mwa_lightning import COMMAND
-from mwa_lightning.data.errors import DataError
-from mwa_lightning.data.folder import CLASSES_FILE, ImageFolderDataModule
 
 
 def encode(item: tuple[str, int], max_side: int | None, quality: int) -> dict | None:
@@ -60,6 +58,8 @@ def _store(item: tuple[str, int], max_side: int | None, quality: int, skipped_di
 
 def prepare(data_dir: Path, out_dir: Path, max_side: int | None, quality: int, workers: int) -> dict[str, int]:
     import litdata
+
+    from mwa_lightning.data.folder import CLASSES_FILE, ImageFolderDataModule  # torch: not for --help
 
     dm = ImageFolderDataModule(data_dir=data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded images")
     parser.add_argument("--workers", type=int, default=4, help="processes")
     args = parser.parse_args(argv)
+    from mwa_lightning.data.errors import DataError  # the data package imports torch: not for --help
+
     try:
         counts = prepare(args.data_dir, args.out_dir, args.max_side, args.quality, args.workers)
     except DataError as e:

@@ -29,7 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mwa_lightning.experiments.runspec import COMMITTED, FINISHED_STATES, RunSpec
+from mwa_lightning.experiments.runspec import RunSpec
+from mwa_lightning.training.runs import FINISHED_STATES, RunState
 
 
 class JobsError(ValueError):
@@ -131,7 +132,7 @@ def execute(
 def _skip(i: int, n: int, run: RunSpec) -> bool:
     state = run.state
     if state in FINISHED_STATES:
-        where = " (finished elsewhere: in the committed results)" if state == COMMITTED else ""
+        where = " (finished elsewhere: in the committed results)" if state == RunState.COMMITTED else ""
         print(f"[{i}/{n}] {state}, skipped: {run.folder}{where}", flush=True)
         return True
     return False
@@ -142,12 +143,12 @@ def _one_at_a_time(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], Non
     for i, run in enumerate(runs, 1):
         if _skip(i, len(runs), run):
             continue
-        note = " (resuming from its last.ckpt)" if run.state == "partial" else ""
+        note = " (resuming from its last.ckpt)" if run.state == RunState.PARTIAL else ""
         print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
         t0 = time.perf_counter()
         result = subprocess.run(run.argv(python), check=False)
         took = time.perf_counter() - t0
-        if result.returncode != 0 or run.state != "done":
+        if result.returncode != 0 or run.state != RunState.DONE:
             print(f"[{i}/{len(runs)}] FAILED (exit {result.returncode}) after {took:.0f} s: {run.folder}", flush=True)
             failed.append(run)
         else:
@@ -185,7 +186,7 @@ def _at_once(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], None], py
                 slot = free.pop(0)
                 log = log_path(run)
                 log.parent.mkdir(parents=True, exist_ok=True)
-                note = " (resuming from its last.ckpt)" if run.state == "partial" else ""
+                note = " (resuming from its last.ckpt)" if run.state == RunState.PARTIAL else ""
                 with log.open("ab") as out:
                     process = subprocess.Popen(
                         run.argv(python),
@@ -205,7 +206,7 @@ def _at_once(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], None], py
                 free.append(child.slot)
                 took = time.perf_counter() - child.started
                 code = child.process.returncode
-                if code != 0 or child.run.state != "done":
+                if code != 0 or child.run.state != RunState.DONE:
                     print(
                         f"[{child.index}/{n}] FAILED (exit {code}) after {took:.0f} s: {child.run.folder}; the end "
                         f"of {child.log}:\n{_tail(child.log)}",

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mwa_lightning import COMMAND
 from mwa_lightning.experiments.runspec import MINIROCKET
 from mwa_lightning.training.metric_names import TEST_ACC, VAL_ACC
-from mwa_lightning.training.predict import write_test_predictions
-from mwa_lightning.training.runs import CONFIG_FILE, run_state, write_finished
+from mwa_lightning.training.runs import CONFIG_FILE, RunState, run_state, write_finished, write_test_predictions
 
 
 def series(split) -> tuple[np.ndarray, np.ndarray]:
@@ -44,14 +44,22 @@ def fit_and_score(train, others: dict, seed: int, raw_length: int | None) -> dic
     return {name: model.predict(series(split)[0][..., cut]) for name, split in others.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from mwa_lightning.cli import main as cli_main
-    from mwa_lightning.data.sequences import SequenceData
+HELP = f"""usage: {COMMAND} {MINIROCKET} --config FILE [the other arguments of a fit run]
 
+Fit aeon's MiniRocket classifier on the sequence DataModule a fit run with these arguments would build, score it
+once on the validation and test series, and write the run folder a fit would (config.yaml, val/acc, test/acc,
+test_predictions.csv, finished.json). Needs the timeseries extra: pip install 'mwa-lightning[timeseries]'.
+{COMMAND} fit --help lists the arguments."""
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+        print(HELP)
         return 0
+    from mwa_lightning.cli import main as cli_main  # torch and Lightning: after --help
+    from mwa_lightning.data.sequences import SequenceData
+
     if importlib.util.find_spec("aeon") is None:
         print(f"error: {MINIROCKET} needs the aeon package: pip install 'mwa-lightning[timeseries]'", file=sys.stderr)
         return 2
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {MINIROCKET} needs a sequence DataModule; got {type(dm).__name__}", file=sys.stderr)
         return 2
     run_dir = Path(cli.trainer.log_dir)
-    if run_state(run_dir) == "done":
+    if run_state(run_dir) == RunState.DONE:
         print(f"{run_dir} is done")
         return 0
     dm.setup("fit")

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mwa_lightning.experiments.archive import CommittedRunsError
-from mwa_lightning.experiments.runspec import COMMITTED
 from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
+from mwa_lightning.experiments.studyfile import Study
 from mwa_lightning.tables import markdown_table, write_csv
-from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
-from mwa_lightning.training.runs import seed_run_name
+from mwa_lightning.training.runs import TEST_PREDICTIONS, RunState, read_test_predictions, seed_run_name
 
 if TYPE_CHECKING:
     from mwa_lightning.experiments.runspec import RunSpec
-    from mwa_lightning.experiments.study import Study
 
 PREDICTIONS = "predictions.csv"
 CONTRASTS_FILES = ("contrasts.md", "contrasts.csv", "contrasts.png")
@@ -52,7 +50,7 @@ def collect_predictions(study: Study) -> list[Path]:
         runs = [r for r in study.runs() if r.variant.startswith(prefix)]
         sources = {}  # a committed run -> (the predictions.csv holding it, its column there)
         for run in runs:
-            if run.state == COMMITTED:
+            if run.state == RunState.COMMITTED:
                 other, variant = study.aliases.get(run.variant, (study, run.variant.removeprefix(prefix)))
                 sources[run] = (predictions_path(other, task), f"{variant}/{seed_run_name(run.seed)}")
         path = _collect(runs, prefix, predictions_path(study, task), sources)
@@ -78,7 +76,7 @@ def _collect(runs: list[RunSpec], prefix: str, out: Path, sources: dict[RunSpec,
                     "listed in runs.csv beside it: the committed results disagree"
                 )
             label, prediction = held[label_column], held[name]
-        elif run.state != "done" or not path.is_file():
+        elif run.state != RunState.DONE or not path.is_file():
             continue
         else:
             index, label, prediction = read_test_predictions(path)
@@ -237,3 +235,16 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
     write_csv(out / table, [{**vars(r), "verdict": r.verdict} for r in results], quiet=True)
     plot_contrasts(results, out / plot, f"{study.name}: paired contrasts")
     return results
+
+
+if __name__ == "__main__":  # the planning figures of a committed predictions.csv, every pair of its variants
+    import sys
+    from itertools import combinations
+    from pathlib import Path
+
+    from mwa_lightning.experiments.stats import planning_figures
+
+    _, correct = read_predictions(Path(sys.argv[1]))
+    pairs = {f"{a}-{b}": (a, b) for a, b in combinations(sorted(correct), 2)}
+    std, rate = planning_figures(correct, pairs)
+    print(f"{sys.argv[1]}: seed std {std:.4f}, disagreement {rate:.3f} (medians over {len(pairs)} pairs)")

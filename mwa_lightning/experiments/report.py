@@ -38,9 +38,6 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.runspec import MINIROCKET
-from mwa_lightning.models.mixers import mixer_name
-from mwa_lightning.models.mixers.registry import import_class
-from mwa_lightning.models.vit import SIZES, TRUNK_OPTIONS, trunk_defaults
 from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.metric_names import (
     EPOCH,
@@ -53,7 +50,7 @@ from mwa_lightning.training.metric_names import (
     VAL_ACC,
     VAL_ACC_TOP5,
 )
-from mwa_lightning.training.runs import CONFIG_FILE, FINISHED, run_state
+from mwa_lightning.training.runs import CONFIG_FILE, FINISHED, RunState, run_state
 
 RISE_EPOCHS = 3  # the report's "has it flattened?" column: the rise of validation top-1 over the last 3 epochs
 SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
@@ -73,7 +70,7 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return self.committed_finished is not None or run_state(self.path) == "done"
+        return self.committed_finished is not None or run_state(self.path) == RunState.DONE
 
     @property
     def experiment(self) -> str:
@@ -171,6 +168,10 @@ def _short(class_path: str | None) -> str:
 def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     """(the mixer's registered name, or its class name if unregistered; its options that differ from the class
     defaults)."""
+    # the models (torch) are imported for a report's labels only, not for ``report --help``
+    from mwa_lightning.models.mixers import mixer_name
+    from mwa_lightning.models.mixers.registry import import_class
+
     mixer = model.get("mixer") or {}
     if isinstance(mixer, str):
         return mixer_name(mixer) or _short(mixer), ""
@@ -188,6 +189,8 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
 def backbone_description(model: dict[str, Any], data_class: str | None = None) -> str:
     """``ViT-S/4`` for a named size; ``ViT 4x128/4`` (depth x width / patch) when depth or width is set; ``Seq``
     in place of ``ViT`` when the DataModule (``data_class``, its class path) serves sequences."""
+    from mwa_lightning.models.vit import SIZES
+
     kind = "Seq" if _serves_sequences(data_class) else "ViT"
     size, patch = model.get("size", "S"), model.get("patch_size", 4)
     depth, width = model.get("depth"), model.get("embed_dim")
@@ -199,6 +202,7 @@ def backbone_description(model: dict[str, Any], data_class: str | None = None) -
 
 def _serves_sequences(data_class: str | None) -> bool:
     from mwa_lightning.data.sequences import SequenceData
+    from mwa_lightning.models.mixers.registry import import_class
 
     try:
         return data_class is not None and issubclass(import_class(data_class), SequenceData)
@@ -209,6 +213,8 @@ def _serves_sequences(data_class: str | None) -> bool:
 def trunk_description(model: dict[str, Any]) -> str:
     """The backbone's trunk options (the local branch, the output GELU, the block...) that differ from their
     defaults, e.g. ``local_branch=True``."""
+    from mwa_lightning.models.vit import TRUNK_OPTIONS, trunk_defaults
+
     defaults = trunk_defaults()
     return ", ".join(f"{k}={model[k]}" for k in TRUNK_OPTIONS if k in model and model[k] != defaults[k])
 

@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mwa_lightning import COMMAND
-from mwa_lightning.training.runs import LOGS, run_state, seed_run_name
+from mwa_lightning.training.runs import LOGS, RunState, run_state, seed_run_name
 
 FIT = "fit"  # a run's command: ``mwa-lightning fit``, or a reference's (e.g. ``minirocket``) that takes the same args
 MINIROCKET = "minirocket"  # the non-deep time-series reference (mwa_lightning.experiments.minirocket)
 RUN_COMMANDS = (FIT, MINIROCKET)  # what a study variant's ``command`` may be
-IDENTITY_KEYS = ("experiment", "run", "seed_everything")  # set here for every run, never by a config or study
-COMMITTED = "committed"  # finished on another machine: in the study's committed runs (experiments.archive), not here
-FINISHED_STATES = ("done", COMMITTED)  # the states of a run that is not trained again
 
 
 @dataclass(frozen=True)
@@ -65,11 +62,11 @@ class RunSpec:
         return [*self.config_args, *identity, "--seed_everything", str(self.seed)]
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         """``done``, ``partial`` or ``todo`` (:func:`mwa_lightning.training.runs.run_state`), or ``committed`` for
         a run whose folder here is not done but which the study's committed results hold, finished."""
         state = run_state(self.folder)
-        return COMMITTED if self.committed and state != "done" else state
+        return RunState.COMMITTED if self.committed and state != RunState.DONE else state
 
     def shell(self) -> str:
         """The command as a user would type it."""

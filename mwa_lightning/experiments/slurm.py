@@ -39,8 +39,10 @@ import yaml
 from mwa_lightning import COMMAND
 from mwa_lightning.early_signal import WARNING_SIGNAL
 from mwa_lightning.experiments.archive import CommittedRunsError
-from mwa_lightning.experiments.runspec import FINISHED_STATES, RunSpec
-from mwa_lightning.experiments.study import Study, StudyError, refuse_stale, stale_runs
+from mwa_lightning.experiments.runspec import RunSpec
+from mwa_lightning.experiments.staleness import refuse_stale, stale_runs
+from mwa_lightning.experiments.studyfile import Study, StudyError
+from mwa_lightning.training.runs import FINISHED_STATES
 
 OVERLAY = "configs/overlays/slurm.yaml"
 REPOSITORY = Path(__file__).resolve().parents[2]  # mwa_lightning/experiments/slurm.py -> the repository

@@ -53,8 +53,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as sps
+
+# scipy (about a second to import) is imported by the functions that compute: the study runner's --help and its
+# plan do not need it
 
 Pair = tuple[str, str]
 Contrast = Pair | tuple[Pair, Pair]  # a - b, or (a - b) - (c - d)
@@ -63,7 +64,7 @@ ALPHA = 0.05  # the level of the tests, the 95 % intervals and (two one-sided te
 
 # Planning figures for --dry-run's detectable difference when a study has no committed predictions yet: measured
 # on the committed mixer-x-local (5 seeds, 10,000 images; medians over every pair of its 10 variants) by
-# ``python -m mwa_lightning.experiments.stats results/mixer-x-local/predictions.csv``.
+# ``python -m mwa_lightning.experiments.paired results/mixer-x-local/predictions.csv``.
 PLANNING_SEED_STD = 0.0067  # std over seeds of a pair's per-seed difference in top-1 (a fraction)
 PLANNING_DISAGREEMENT = 0.20  # fraction of the test images on which exactly one of the two variants is right
 
@@ -154,12 +155,16 @@ def variance_parts(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def half_width(seed_part, image_part, seeds: int, level: float):
     """``sqrt(t_{S-1}^2 * seed part + z^2 * test-set part)`` at a two-sided ``level`` (arrays welcome)."""
+    from scipy import stats as sps
+
     q = 0.5 + level / 2
     return np.sqrt(sps.t.ppf(q, seeds - 1) ** 2 * seed_part + sps.norm.ppf(q) ** 2 * image_part)
 
 
 def p_value(mean: float, seed_part: float, image_part: float, seeds: int) -> float:
     """Two-sided p of "no difference": one minus the level whose interval's edge reaches 0."""
+    from scipy import optimize
+
     if math.isnan(seed_part):
         return float("nan")
     if seed_part + image_part == 0:
@@ -268,6 +273,9 @@ def detectable_difference(
     part's share); the power of that cut is taken from the noncentral t with Satterthwaite's df for the two parts
     (about ``seeds - 1`` when the seeds dominate, large when the test set does). Defaults:
     :data:`PLANNING_SEED_STD` and :data:`PLANNING_DISAGREEMENT`."""
+    from scipy import optimize
+    from scipy import stats as sps
+
     seed_part, image_part = seed_std**2 / seeds, disagreement / images
     if interaction:
         seed_part, image_part = 2 * seed_part, 2 * image_part
@@ -298,16 +306,3 @@ def planning_figures(correct: dict[str, dict[int, np.ndarray]], contrasts: dict[
     if not stds:
         raise ValueError("no pair contrast has two finished seeds: nothing to measure the seed spread from")
     return float(np.median(stds)), float(np.median(rates))
-
-
-if __name__ == "__main__":  # the planning figures of a committed predictions.csv, every pair of its variants
-    import sys
-    from itertools import combinations
-    from pathlib import Path
-
-    from mwa_lightning.experiments.paired import read_predictions
-
-    _, correct = read_predictions(Path(sys.argv[1]))
-    pairs = {f"{a}-{b}": (a, b) for a, b in combinations(sorted(correct), 2)}
-    std, rate = planning_figures(correct, pairs)
-    print(f"{sys.argv[1]}: seed std {std:.4f}, disagreement {rate:.3f} (medians over {len(pairs)} pairs)")

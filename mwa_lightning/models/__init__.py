@@ -1,29 +1,29 @@
-"""The ViT backbone, its token mixers and the transforms they use."""
+"""The ViT backbone, its token mixers and the transforms they use.
 
-from mwa_lightning.models.mixers import (
-    AFNO,
-    ConvMixer,
-    FourierMixer,
-    GlobalFilter,
-    IdentityMixer,
-    LocalBranch,
-    MultiscaleWaveletAttention,
-    SelfAttention,
-)
-from mwa_lightning.models.sequence import SequenceTransformer
-from mwa_lightning.models.vit import SIZES, MixerFactory, VisionTransformer
+The names below are imported on first use (PEP 562), so that importing a light part of the package (the mixer
+registry, for the tools' ``--help``) does not import torch.
+"""
 
-__all__ = [
-    "AFNO",
-    "SIZES",
-    "ConvMixer",
-    "FourierMixer",
-    "GlobalFilter",
-    "IdentityMixer",
-    "LocalBranch",
-    "MixerFactory",
-    "MultiscaleWaveletAttention",
-    "SelfAttention",
-    "SequenceTransformer",
-    "VisionTransformer",
-]
+from __future__ import annotations
+
+from mwa_lightning.lazy import lazy_exports
+
+_LAZY = {  # name -> the module that defines it
+    "AFNO": "mixers",
+    "ConvMixer": "mixers",
+    "FourierMixer": "mixers",
+    "GlobalFilter": "mixers",
+    "IdentityMixer": "mixers",
+    "LocalBranch": "mixers",
+    "MultiscaleWaveletAttention": "mixers",
+    "SelfAttention": "mixers",
+    "SequenceTransformer": "sequence",
+    "SIZES": "vit",
+    "MixerFactory": "vit",
+    "VisionTransformer": "vit",
+}
+
+__all__ = sorted(_LAZY)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

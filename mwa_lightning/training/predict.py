@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
+
+from mwa_lightning.training.runs import TEST_PREDICTIONS, read_test_predictions, write_test_predictions
 
 
 class CSVPredictionWriter(BasePredictionWriter):
@@ -96,8 +97,13 @@ class CSVPredictionWriter(BasePredictionWriter):
             rank_zero_info(f"wrote {self._seen} predictions to {self._path(trainer)}")
 
 
-TEST_PREDICTIONS = "test_predictions.csv"  # in the run folder
-TEST_COLUMNS = ("index", "label", "prediction")
+__all__ = [
+    "TEST_PREDICTIONS",
+    "CSVPredictionWriter",
+    "TestPredictions",
+    "read_test_predictions",
+    "write_test_predictions",
+]
 
 
 class TestPredictions(Callback):
@@ -141,19 +147,3 @@ class TestPredictions(Callback):
         table = shard[shard[:, 0].argsort()]
         path = write_test_predictions(Path(log_dir), table.tolist())
         rank_zero_info(f"wrote {len(table)} test predictions to {path}")
-
-
-def write_test_predictions(run_dir: Path, rows: list[list[int]]) -> Path:
-    """``<run_dir>/test_predictions.csv`` from ``[index, label, prediction]`` rows in image order."""
-    path = run_dir / TEST_PREDICTIONS
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(TEST_COLUMNS)
-        writer.writerows(rows)
-    return path
-
-
-def read_test_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index, label, prediction) arrays of a ``test_predictions.csv``."""
-    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    return data[:, 0], data[:, 1], data[:, 2]

@@ -2,35 +2,87 @@
 
 A run folder (``logs/<experiment>/<run>/``) holds the resolved ``config.yaml``, TensorBoard event files,
 ``checkpoints/`` (``last.ckpt`` and the best by validation accuracy) and, once ``fit`` has finished,
-``finished.json``. Its state is one of:
+``finished.json``. Its state (:class:`RunState`) is one of:
 
 - ``done``: ``finished.json`` is there;
 - ``partial``: a ``last.ckpt`` but no ``finished.json``: started, then stopped (killed, preempted, crashed);
   running the same command again resumes it;
-- ``todo``: neither.
+- ``todo``: neither;
+
+and, for a run of a study, two more that the folder alone cannot tell:
+
+- ``committed``: finished on another machine, held by the study's committed results
+  (:mod:`mwa_lightning.experiments.archive`), not trained here;
+- ``stale``: the folder holds a run of another config than the study's (``study --dry-run``).
+
+Standard library and PyYAML only (Lightning is imported by the functions that take a trainer): the study runner,
+the report and every tool's ``--help`` read run folders without importing torch.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
+import numpy as np
 import yaml
-from lightning.pytorch.loggers import TensorBoardLogger
+
+if TYPE_CHECKING:
+    import lightning as L
 
 LOGS = "logs"  # where run folders go unless the logger says otherwise
 CONFIG_FILE = "config.yaml"
 CHECKPOINTS = "checkpoints"
 LAST_CKPT = "last.ckpt"
 FINISHED = "finished.json"
-STATES = ("done", "partial", "todo")
-# keys that may differ between the launches of one run (a resume names its checkpoint)
-RESUME_KEYS = frozenset({"ckpt_path"})
+TEST_PREDICTIONS = "test_predictions.csv"  # each test image's label and predicted class, after a test (predict.py)
+TEST_COLUMNS = ("index", "label", "prediction")
+
+
+class RunState(StrEnum):
+    """The state of a run (the module docstring); a str, so that it reads and prints as its name."""
+
+    DONE = "done"
+    PARTIAL = "partial"
+    TODO = "todo"
+    COMMITTED = "committed"
+    STALE = "stale"
+
+
+FOLDER_STATES = (RunState.DONE, RunState.PARTIAL, RunState.TODO)  # what run_state tells from a folder alone
+FINISHED_STATES = (RunState.DONE, RunState.COMMITTED)  # the states of a run that is not trained again
+
+# The keys of a resolved config that may differ between runs that are the same run, in one place:
+# - set for every run by the study runner and the launcher, never by a config (a run's identity);
+IDENTITY_KEYS = ("experiment", "run", "seed_everything")
+# - that differ between the launches of one run (a resume names its checkpoint);
+RESUME_KEYS = ("ckpt_path",)
+# - that ``--print_config`` leaves to the run (the logger's folder names), and where its folder was (a committed run
+#   trained under another machine's logs folder);
+LOGGER_KEYS = (
+    "trainer.logger.init_args.name",
+    "trainer.logger.init_args.version",
+    "trainer.logger.init_args.save_dir",
+)
+# - where, on how many processes and in which precision the run trained, which the machine decides
+#   (``mwa-lightning slurm`` sets them for a cluster, so a study run there and continued here is still the same
+#   study; a bf16 precision becomes 32-true on a CPU without native bf16, mwa_lightning.training.precision).
+MACHINE_KEYS = (
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.plugins",
+    "trainer.precision",
+    "keep_precision",
+)
+VOLATILE_KEYS = (*IDENTITY_KEYS, *RESUME_KEYS, *LOGGER_KEYS, *MACHINE_KEYS)
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 FOLDER_NAME_RULE = "letters, digits and _.=+- (not starting with one of _.=+-)"
 
@@ -54,13 +106,13 @@ def check_run_name(name: str) -> None:
         raise RunFolderError(f"--run {name!r} is not a usable folder name; expected {FOLDER_NAME_RULE} (e.g. seed0)")
 
 
-def run_state(run_dir: Path) -> str:
+def run_state(run_dir: Path) -> RunState:
     """``done``, ``partial`` or ``todo`` (see the module docstring)."""
     if (run_dir / FINISHED).is_file():
-        return "done"
+        return RunState.DONE
     if (run_dir / CHECKPOINTS / LAST_CKPT).is_file():
-        return "partial"
-    return "todo"
+        return RunState.PARTIAL
+    return RunState.TODO
 
 
 def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -137,6 +189,8 @@ def remove_new_run_folder(run_dir: Path, save_dir: Path) -> None:
 
 def log_hparams(trainer: L.Trainer, config: dict[str, Any], metrics: dict[str, Any]) -> None:
     """The run's settings (flattened) with ``metrics``, for TensorBoard's HPARAMS tab."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
     logger = trainer.logger
     if not isinstance(logger, TensorBoardLogger):
         return
@@ -145,3 +199,19 @@ def log_hparams(trainer: L.Trainer, config: dict[str, Any], metrics: dict[str, A
     # the trainer already closed the event writer; writing reopened it: close it again, or the summary stays
     # in a background thread's buffer (and is flushed later into a cwd that may have changed, or lost at exit)
     logger.experiment.close()
+
+
+def write_test_predictions(run_dir: Path, rows: list[list[int]]) -> Path:
+    """``<run_dir>/test_predictions.csv`` from ``[index, label, prediction]`` rows in image order."""
+    path = run_dir / TEST_PREDICTIONS
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(TEST_COLUMNS)
+        writer.writerows(rows)
+    return path
+
+
+def read_test_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index, label, prediction) arrays of a ``test_predictions.csv``."""
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    return data[:, 0], data[:, 1], data[:, 2]

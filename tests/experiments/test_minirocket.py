@@ -10,7 +10,7 @@ import yaml
 from mwa_lightning.experiments.paired import PREDICTIONS, read_predictions, write_contrasts
 from mwa_lightning.experiments.study import Study, StudyError
 from mwa_lightning.training.metric_names import TEST_ACC
-from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
+from mwa_lightning.training.runs import TEST_PREDICTIONS, read_test_predictions
 from tests.helpers import ROOT, run_cli
 
 aeon = pytest.importorskip(

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mwa_lightning.experiments.paired import PREDICTIONS, read_predictions, write_contrasts
 from mwa_lightning.experiments.study import Study, StudyError, main
-from mwa_lightning.training.predict import TEST_PREDICTIONS, read_test_predictions
+from mwa_lightning.training.runs import TEST_PREDICTIONS, read_test_predictions
 from tests.helpers import ROOT, run_cli, tiny_config
 
 NUM_TEST = 40

@@ -1,5 +1,9 @@
 """The run folder: names, states, the same-config rule, cleanup after a failed setup."""
 
+import ast
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -8,7 +12,9 @@ from mwa_lightning.training.runs import (
     CONFIG_FILE,
     FINISHED,
     LAST_CKPT,
+    VOLATILE_KEYS,
     RunFolderError,
+    RunState,
     check_run_name,
     check_same_run,
     config_differences,
@@ -43,7 +49,43 @@ def test_states_follow_the_files(tmp_path):
     (tmp_path / CHECKPOINTS / LAST_CKPT).write_bytes(b"")
     assert run_state(tmp_path) == "partial"
     (tmp_path / FINISHED).write_text("{}")
-    assert run_state(tmp_path) == "done"
+    assert run_state(tmp_path) is RunState.DONE and run_state(tmp_path) == "done"  # a str: prints and compares
+
+
+def test_no_module_spells_a_run_state_as_a_string():
+    """The states live in RunState alone: a comparison or a return of a bare ``"done"`` (the six literals the house
+    issue found) is refused, so that renaming a state cannot leave a copy behind."""
+    from tests.helpers import ROOT
+
+    states = {state.value for state in RunState}
+    found = []
+    for path in (ROOT / "mwa_lightning").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            parts = [*node.comparators, node.left] if isinstance(node, ast.Compare) else []
+            parts += [node.value] if isinstance(node, ast.Return) and node.value is not None else []
+            found += [
+                f"{path.name}:{node.lineno} {part.value!r}"
+                for part in parts
+                if isinstance(part, ast.Constant) and part.value in states
+            ]
+    assert found == [], found
+
+
+def test_the_run_record_reads_without_torch():
+    """The run folder's contract (states, volatile keys, config comparison) is what the study runner's parent
+    process and the report read: importing it must not import torch or Lightning."""
+    code = "import sys, mwa_lightning.training.runs; print(sorted({'torch', 'lightning'} & sys.modules.keys()))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr[-500:]
+
+
+def test_the_volatile_keys_are_ignored_and_nothing_else():
+    saved = {"seed_everything": 0, "run": "seed0", "trainer": {"precision": "bf16-mixed"}, "model": {"lr": 1e-3}}
+    other_machine = {"seed_everything": 1, "run": "seed1", "trainer": {"precision": "32-true"}, "model": {"lr": 1e-3}}
+    assert {"seed_everything", "run", "trainer.precision", "ckpt_path"} <= set(VOLATILE_KEYS)
+    assert config_differences(saved, other_machine, ignore=VOLATILE_KEYS) == []
+    other_machine["model"]["lr"] = 2e-3
+    assert config_differences(saved, other_machine, ignore=VOLATILE_KEYS) == ["model.lr"]
 
 
 def test_flatten_and_differences_ignore_the_checkpoint_path():

@@ -1,12 +1,13 @@
 """Token mixers: each maps channels-last tokens (B, H, W, C) to the same shape, built as
-``Mixer(dim=C, grid_size=(H, W), **options)``. One paper per file; :mod:`.registry` names them."""
+``Mixer(dim=C, grid_size=(H, W), **options)``. One paper per file; :mod:`.registry` names them.
 
-from mwa_lightning.models.mixers.afno import AFNO
-from mwa_lightning.models.mixers.attention import SelfAttention
-from mwa_lightning.models.mixers.fnet import FourierMixer
-from mwa_lightning.models.mixers.gfn import GlobalFilter
-from mwa_lightning.models.mixers.local import ConvMixer, IdentityMixer, LocalBranch
-from mwa_lightning.models.mixers.mwa import MultiscaleWaveletAttention
+The names below are imported on first use (PEP 562): the registry's names (``mixer_names()``) answer without
+importing torch, for the tools' ``--help``.
+"""
+
+from __future__ import annotations
+
+from mwa_lightning.lazy import lazy_exports
 from mwa_lightning.models.mixers.registry import (
     MIXERS,
     mixer_class,
@@ -16,6 +17,17 @@ from mwa_lightning.models.mixers.registry import (
     register_mixer,
     unregister_mixer,
 )
+
+_LAZY = {  # name -> the module that defines it
+    "AFNO": "afno",
+    "SelfAttention": "attention",
+    "FourierMixer": "fnet",
+    "GlobalFilter": "gfn",
+    "ConvMixer": "local",
+    "IdentityMixer": "local",
+    "LocalBranch": "local",
+    "MultiscaleWaveletAttention": "mwa",
+}
 
 __all__ = [
     "AFNO",
@@ -34,3 +46,6 @@ __all__ = [
     "register_mixer",
     "unregister_mixer",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 MIXERS: dict[str, str] = {
     "attention": "mwa_lightning.models.mixers.attention.SelfAttention",
