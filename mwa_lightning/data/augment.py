@@ -125,7 +125,13 @@ class Augment:
         if not self.randaugment_ops:
             return None
         if self.randaugment_impl == "timm":
-            from timm.data.auto_augment import rand_augment_transform
+            try:
+                from timm.data.auto_augment import rand_augment_transform
+            except ImportError as e:  # timm is optional: the reference extra
+                raise ImportError(
+                    "augment.randaugment_impl='timm' needs timm, which is optional: "
+                    "pip install 'mwa-lightning[reference]' (or randaugment_impl: torchvision, the batched default)"
+                ) from e
 
             name = f"rand-m{self.randaugment_magnitude:g}-n{self.randaugment_ops}"
             name += f"-mstd{self.randaugment_magnitude_std:g}-inc1"

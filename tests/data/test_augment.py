@@ -252,6 +252,15 @@ def test_magnitude_noise_is_gaussian_around_m():
     assert levels.max() <= 10.0
 
 
+def test_without_timm_its_randaugment_names_the_extra_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "timm.data.auto_augment", None)  # import fails as if timm were absent
+    cfg = Augment(**{**OFF, "randaugment_ops": 2, "randaugment_impl": "timm"})
+    with pytest.raises(ImportError, match=r"needs timm, which is optional: pip install 'mwa-lightning\[reference\]'"):
+        image_transform(cfg, 32, MEAN, STD)
+
+
 def test_timms_randaugment_runs_on_the_worker_path_and_is_refused_on_the_device_path():
     import random
 
