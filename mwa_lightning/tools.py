@@ -25,6 +25,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "gpu-check": ("mwa_lightning.bench.gpucheck", "the first check on a CUDA GPU: training speed and memory"),
     "prepare": ("mwa_lightning.data.prepare", "turn an image-folder dataset into LitData chunks"),
     "minirocket": ("mwa_lightning.experiments.minirocket", "the time-series reference, with a fit run's arguments"),
+    "export": ("mwa_lightning.training.export", "export a run's model (torch.export or ONNX), preprocessing inside"),
 }
 
 

@@ -44,6 +44,8 @@ from mwa_lightning.training.metric_names import (
     metric,
 )
 
+NORMALIZATION = "normalization"  # the checkpoint's key for the inputs' mean and std (read by training/export.py)
+
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
@@ -132,6 +134,7 @@ class ImageClassifier(L.LightningModule):
         self.test_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # survives a resume
+        self.normalization: dict[str, list[float]] | None = None  # the DataModule's mean and std, once fit starts
 
     LINKED = ("num_classes", "image_size", "seq_len", "in_chans")  # the DataModule's, linked by the command line
 
@@ -161,6 +164,10 @@ class ImageClassifier(L.LightningModule):
         if self.hparams.get("class_names") is None and datamodule is not None:
             with contextlib.suppress(AttributeError, RuntimeError):  # no names, or data not on disk (DataError)
                 self.hparams.class_names = list(datamodule.class_names)
+        if self.normalization is None and hasattr(datamodule, "mean"):
+            # the inputs' normalisation, saved in checkpoints so that an exported model carries its preprocessing
+            # (training/export.py); not a hyper-parameter: the model is built without it
+            self.normalization = {"mean": list(datamodule.mean), "std": list(datamodule.std)}
         if self.logger is not None:
             flops = self.flops_per_sample["eval"]
             sizes = {PARAMS: float(self.net.num_params()), FLOPS: float(flops), LR_PEAK: self.peak_lr()}
@@ -264,12 +271,17 @@ class ImageClassifier(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Take the class names the checkpoint was trained with (a model built from a config has none)."""
+        """Take the class names and the normalisation the checkpoint was trained with (a model built from a config
+        has neither)."""
         names = checkpoint.get("hyper_parameters", {}).get("class_names")
         if names is not None:
             self.hparams.class_names = list(names)
+        if checkpoint.get(NORMALIZATION) is not None:
+            self.normalization = dict(checkpoint[NORMALIZATION])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.normalization is not None:
+            checkpoint[NORMALIZATION] = self.normalization
         bad = [n for n, p in self.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise NonFiniteLossError(f"refusing to checkpoint non-finite parameters: {', '.join(bad[:5])}")
