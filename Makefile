@@ -38,7 +38,7 @@ DATA_ARG := $(if $(DATA_DIR),--data.init_args.data_dir $(DATA_DIR),)
 
 STUDY ?= mixer-x-local
 
-.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard study gpu-check
+.PHONY: help install test test-slow lint format bench clean quickstart cifar10-cpu baselines ablations configs ddp tensorboard notebooks study gpu-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' -v study='$(STUDY)' \
@@ -91,6 +91,10 @@ gpu-check: install ## on one CUDA GPU, in minutes: every mixer trained through t
 
 tensorboard: install ## serve TensorBoard on logs/ (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs --port 6006
+
+notebooks: install ## open notebooks/ in JupyterLab (installed into .venv on first use; not a package dependency)
+	@test -x $(VENV)/bin/jupyter-lab || { echo "installing JupyterLab into $(VENV)"; $(PY) -m pip install -q jupyterlab; }
+	$(VENV)/bin/jupyter-lab notebooks/
 
 clean: ## remove the virtual environment and caches (keeps logs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -419,6 +419,22 @@ def report_runs(runs: list[RunRecord], out: Path, strip_prefix: str = "") -> lis
     return rows
 
 
+def read_report(path: Path) -> list[dict[str, Any]]:
+    """The rows of a written ``report.csv`` (a committed study's ``results/<study>/report.csv``), numbers as floats:
+    what :func:`report` returned when it wrote the file, for :func:`markdown` and the notebooks."""
+
+    def value(text: str) -> Any:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    with path.open(newline="") as f:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"{COMMAND} report", description=__doc__.split("\n")[0])
     parser.add_argument("dir", type=Path, help="folder to search for runs (e.g. logs/)")
