@@ -260,7 +260,29 @@ def test_mwa_bad_configuration_errors(kwargs, match):
         MultiscaleWaveletAttention(**args)
 
 
-def test_mixer_rejects_a_grid_it_was_not_built_for(mixer):
-    m = mixer(dim=16, grid_size=(8, 8))
-    with pytest.raises(ValueError, match=r"built for a \(8, 8\) grid, got \(4, 4\)"):
-        m(torch.randn(1, 4, 4, 16))
+GRID_BOUND = {"afno", "gfn"}  # weights (GFNet's filter) or a mask (AFNO's hard thresholding) sized to the grid
+
+
+def test_a_mixer_takes_another_grid_exactly_where_its_weights_allow(mixer):
+    """A grid-free mixer on a 4 x 4 grid gives what the same weights built for 4 x 4 give (they do not depend on
+    the grid); a grid-bound one refuses, naming both grids."""
+    from mwa_lightning.models.mixers import mixer_name
+
+    m = mixer(dim=16, grid_size=(8, 8)).eval()
+    x = torch.randn(2, 4, 4, 16)
+    assert getattr(m, "grid_free", False) == (mixer_name(mixer) not in GRID_BOUND)
+    if mixer_name(mixer) in GRID_BOUND:
+        with pytest.raises(ValueError, match=r"built for a \(8, 8\) grid, got \(4, 4\)"):
+            m(x)
+        return
+    built = mixer(dim=16, grid_size=(4, 4)).eval()
+    built.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), built(x), rtol=0, atol=0)
+
+
+def test_mwa_on_another_grid_still_needs_its_levels_to_divide_it():
+    m = MultiscaleWaveletAttention(dim=16, grid_size=(8, 8), levels=2)
+    m(torch.randn(1, 12, 4, 16))  # both sides divisible by 2**2
+    with pytest.raises(ValueError, match=r"token grid \(6, 4\) is not divisible by 2\*\*levels = 4"):
+        m(torch.randn(1, 6, 4, 16))

@@ -18,12 +18,14 @@ class SelfAttention(nn.Module):
 
     Args:
         dim: channels C.
-        grid_size: token grid (H, W); attention has no size-dependent weights, but inputs must match it.
+        grid_size: token grid (H, W); attention has no size-dependent weights and takes any grid.
         num_heads: heads; must divide ``dim``.
         qkv_bias: bias in the query/key/value projection.
         attn_drop: dropout on the attention weights (training only).
         proj_drop: dropout after the output projection.
     """
+
+    grid_free = True  # the projections' weights do not depend on the grid (positions are the backbone's)
 
     def __init__(
         self,

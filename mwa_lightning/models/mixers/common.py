@@ -31,8 +31,14 @@ def conv_channels_last(conv: nn.Conv2d, x: Tensor) -> Tensor:
 
 
 def check_grid(mixer: nn.Module, x: Tensor) -> None:
-    """Raise unless the tokens ``x`` (B, H, W, C) lie on the grid the mixer was built for (``mixer.grid_size``)."""
+    """Raise unless the mixer can mix the tokens ``x`` (B, H, W, C): a mixer whose weights do not depend on the
+    grid (``grid_free = True``) takes any grid its ``accepts_grid`` (if it has one) allows, e.g. MWA any grid its
+    wavelet levels divide; the others only the grid they were built for (``mixer.grid_size``)."""
     got = tuple(x.shape[1:3])
+    if getattr(mixer, "grid_free", False):
+        if hasattr(mixer, "accepts_grid"):
+            mixer.accepts_grid(got)
+        return
     if got != tuple(mixer.grid_size):
         raise ValueError(f"{type(mixer).__name__} was built for a {tuple(mixer.grid_size)} grid, got {got}")
 
@@ -51,12 +57,14 @@ def same_padding(kernel: tuple[int, int], dilation: int = 1) -> tuple[int, int]:
 
 
 class ParameterFree(nn.Module):
-    """Base of the mixers without parameters: they keep only the grid they were built for.
+    """Base of the mixers without parameters: they keep only the grid they were built for, and take any grid.
 
     Args:
         dim: channels C (unused).
         grid_size: token grid (H, W).
     """
+
+    grid_free = True  # no weights at all
 
     def __init__(self, dim: int, grid_size: tuple[int, int]):
         super().__init__()

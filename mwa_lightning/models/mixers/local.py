@@ -89,6 +89,8 @@ class ConvMixer(nn.Module):
         groups: convolution groups; None makes it depthwise (groups = C).
     """
 
+    grid_free = True  # a convolution's weights do not depend on the grid
+
     def __init__(
         self,
         dim: int,

@@ -159,6 +159,14 @@ class MultiscaleWaveletAttention(nn.Module):
         # the same way (DDP's gradient buckets expect the parameters' own strides)
         self.to(memory_format=torch.channels_last)
 
+    grid_free = True  # the convolutions' weights do not depend on the grid: any grid the transform can split
+
+    def accepts_grid(self, grid_size: tuple[int, int]) -> None:
+        """Raise unless the transform can split a ``grid_size`` grid (sides divisible by 2**levels; a sequence's
+        1-D transform only on a ``(1, L)`` grid)."""
+        if self.transform is not None and hasattr(self.transform, "check_grid"):
+            self.transform.check_grid(grid_size)
+
     def _wavelet_conv(self, level: int, z: Tensor) -> Tensor:
         """GELU(conv(z)) (or conv(z) without ``inner_gelu``) on one band stack ``(nb, B, h, w, C)``."""
         act = F.gelu if self.inner_gelu else (lambda t: t)
