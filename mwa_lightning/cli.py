@@ -237,7 +237,8 @@ class MWACLI(GuardedCLI):
 
     def _resolved(self, cfg: Namespace, skip_check: bool = False) -> dict:
         """The config as plain data, as ``config.yaml`` holds it."""
-        return yaml.safe_load(self._parser(self.subcommand).dump(cfg, skip_none=False, skip_check=skip_check))
+        dumped = self.subcommand_parser(self.subcommand).dump(cfg, skip_none=False, skip_check=skip_check)
+        return yaml.safe_load(dumped)
 
     def _report(self, stage: str) -> None:
         """Print the run folder and the ``stage`` metrics (rank 0 only), one ``name=value`` per metric."""

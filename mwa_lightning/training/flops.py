@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, sdpa_backward_flop, sdpa_flop
 
-from mwa_lightning.training.lightning_compat import flop_formula_on_raw_args
+from mwa_lightning.training.lightning_compat import flop_formula_on_raw_args, private_aten_op
 
 aten = torch.ops.aten
 
@@ -92,11 +92,11 @@ def _conv_backward_flop(
 
 
 CUSTOM_FLOPS = {
-    aten._fft_r2c: _fft_r2c_flop,
-    aten._fft_c2r: _fft_c2r_flop,
-    aten._fft_c2c: _fft_c2c_flop,
-    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flop,
-    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward_flop,
+    private_aten_op("_fft_r2c"): _fft_r2c_flop,
+    private_aten_op("_fft_c2r"): _fft_c2r_flop,
+    private_aten_op("_fft_c2c"): _fft_c2c_flop,
+    private_aten_op("_scaled_dot_product_flash_attention_for_cpu"): _sdpa_cpu_flop,
+    private_aten_op("_scaled_dot_product_flash_attention_for_cpu_backward"): _sdpa_cpu_backward_flop,
     aten.convolution_backward: _conv_backward_flop,
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import lightning as L
 import torch
 from jsonargparse._common import debug_mode_active
 from lightning.fabric.utilities.data import _set_sampler_epoch
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import nn
@@ -27,6 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = [
     "INTERNALS",
+    "PRIVATE_ATEN_OPS",
+    "SEED_ENV",
     "GuardedCLI",
     "UnrepeatedDistributedSampler",
     "at_last_batch",
@@ -38,14 +41,23 @@ __all__ = [
     "in_middle_of_epoch",
     "is_compiled",
     "option_names",
+    "private_aten_op",
     "restarted_mid_epoch",
     "set_sampler_epoch",
     "training_started",
 ]
 
+SEED_ENV = "PL_GLOBAL_SEED"  # where lightning.seed_everything leaves the run's seed (not a documented interface)
+
 # internal -> why the project needs it
 INTERNALS: dict[str, str] = {
     "LightningCLI._run_subcommand": "the one hook around the trainer call, to tell setup errors from training errors",
+    "LightningCLI._parser": "a subcommand's parser, to dump the resolved config as config.yaml holds it",
+    "torch.ops.aten._fft_r2c, _fft_c2r, _fft_c2c, _scaled_dot_product_flash_attention_for_cpu(_backward)": "the ops "
+    "torch's FLOP counter misses (FFTs) or has no formula for (CPU attention): training/flops.py counts them",
+    "PL_GLOBAL_SEED (environment variable)": "the run's seed as seed_everything leaves it, which components that "
+    "reseed themselves later read (training/rng.py)",
+    "jsonargparse._deprecated.JsonargparseDeprecationWarning": "pyproject.toml's pytest filter names the warning class",
     "fit_loop.epoch_loop.batch_progress": "the position within an epoch: started batches, the last batch",
     "fit_loop.epoch_progress.current.processed": "the epoch Lightning gives DistributedSampler.set_epoch",
     "fit_loop.restarted_mid_epoch": "a resumed run gets no on_train_epoch_start for the epoch it resumes in",
@@ -72,6 +84,27 @@ class GuardedCLI(LightningCLI):
     def guard_subcommand(self, subcommand: str) -> Iterator[None]:
         """Override to wrap the trainer's call (default: nothing)."""
         yield
+
+    def subcommand_parser(self, subcommand: str | None) -> LightningArgumentParser:
+        """The parser of ``subcommand`` (the top-level one for None): what dumps a config as ``config.yaml`` does."""
+        return self._parser(subcommand)  # private in Lightning 2.x; no public way to a subcommand's parser
+
+
+# the private aten ops the FLOP counter keys its own formulas on (training/flops.py), by their names here
+PRIVATE_ATEN_OPS = (
+    "_fft_r2c",
+    "_fft_c2r",
+    "_fft_c2c",
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+)
+
+
+def private_aten_op(name: str) -> Any:
+    """``torch.ops.aten.<name>`` for one of :data:`PRIVATE_ATEN_OPS`."""
+    if name not in PRIVATE_ATEN_OPS:
+        raise KeyError(f"{name!r} is not a private aten op listed here; add it to PRIVATE_ATEN_OPS with its reason")
+    return getattr(torch.ops.aten, name)
 
 
 # ---------------------------------------------------------------------------------------------------- the loops
@@ -137,6 +170,24 @@ def flop_formula_on_raw_args(fn: Callable) -> Callable:
 def check() -> list[str]:
     """The internals above that the installed Lightning and torch no longer have, each named; [] when all are."""
     problems = []
+    if not callable(getattr(LightningCLI, "_parser", None)):
+        problems.append("LightningCLI._parser(subcommand) is gone")
+    for name in PRIVATE_ATEN_OPS:
+        if not hasattr(torch.ops.aten, name):
+            problems.append(f"torch.ops.aten.{name} is gone: training/flops.py would not count it")
+    with contextlib.suppress(ImportError):
+        from jsonargparse import _deprecated
+
+        if not hasattr(_deprecated, "JsonargparseDeprecationWarning"):
+            problems.append("jsonargparse._deprecated.JsonargparseDeprecationWarning is gone: pyproject's filter fails")
+    saved = os.environ.get(SEED_ENV)
+    L.seed_everything(1234, verbose=False)
+    if os.environ.get(SEED_ENV) != "1234":
+        problems.append(f"lightning.seed_everything no longer sets {SEED_ENV}")
+    if saved is None:
+        os.environ.pop(SEED_ENV, None)
+    else:
+        L.seed_everything(int(saved), verbose=False)
     run = getattr(LightningCLI, "_run_subcommand", None)
     if run is None or list(inspect.signature(run).parameters) != ["self", "subcommand"]:
         problems.append("LightningCLI._run_subcommand(self, subcommand) is gone or changed")

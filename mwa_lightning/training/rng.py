@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from mwa_lightning.training.lightning_compat import restarted_mid_epoch
-
-SEED_ENV = "PL_GLOBAL_SEED"  # set by lightning.seed_everything
+from mwa_lightning.training.lightning_compat import SEED_ENV, restarted_mid_epoch
 
 
 def run_seed(explicit: int | None = None) -> int:
