@@ -36,7 +36,7 @@ def check_variants(study: Study, variants: Sequence[str] | None = None) -> dict[
 
     resolved = {}
     for variant in study.variants if variants is None else variants:
-        args = [*study.run(variant, study.seeds[0]).args, "--print_config"]
+        args = [*study.run_spec(variant, study.seeds[0]).args, "--print_config"]
         out, err = io.StringIO(), io.StringIO()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

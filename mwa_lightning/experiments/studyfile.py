@@ -291,12 +291,12 @@ class Study:
             train_sizes={} if train_size is None else sizes,
         )
 
-    def run(self, variant: str, seed: int) -> RunSpec:
-        """The run of ``variant`` with ``seed``."""
+    def run_spec(self, variant: str, seed: int) -> RunSpec:
+        """The run of ``variant`` with ``seed``: what to train, where (nothing is run; :meth:`runs` lists them all)."""
         config_args = ("--config", str(self.base), *self.common, *self.variants[variant])
         if variant in self.aliases:  # another study's run, under this study's variant name
             other, name = self.aliases[variant]
-            return dataclasses.replace(other.run(name, seed), variant=variant)
+            return dataclasses.replace(other.run_spec(name, seed), variant=variant)
         command = self.commands.get(variant, FIT)
         committed = (variant, seed) in self.committed_runs
         experiment = f"{self.name}/{variant}"
@@ -329,7 +329,7 @@ class Study:
                 raise StudyError(f"--only {pattern!r} matches no variant of {self.path}; its variants: {variants}")
         if only:
             variants = [v for v in variants if any(fnmatch.fnmatchcase(v, p) for p in only)]
-        return [self.run(v, s) for s in self.seeds for v in variants]
+        return [self.run_spec(v, s) for s in self.seeds for v in variants]
 
     @property
     def results_dir(self) -> Path:

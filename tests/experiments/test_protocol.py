@@ -133,7 +133,7 @@ def test_the_study_reports_contrasts_and_recomputes_them_from_the_predictions_al
     reuse = tmp_path / "reuse.yaml"
     reuse.write_text(yaml.safe_dump(spec, sort_keys=False))
     second = Study.load(reuse)
-    assert second.run("gfn", 1).folder == tmp_path / "logs" / "fair" / "gfn" / "seed1"
+    assert second.run_spec("gfn", 1).folder == tmp_path / "logs" / "fair" / "gfn" / "seed1"
     result = run_cli("study", str(reuse), cwd=ROOT, env={"OMP_NUM_THREADS": "1"}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("done, skipped: ") == 2 and "fair/gfn/seed0" in result.stdout

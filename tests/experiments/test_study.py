@@ -300,7 +300,7 @@ def test_every_committed_study_parses_and_its_mixers_are_exactly_their_shared_fi
         if not shared:
             continue
         for variant in [v for v in study.variants if v.split("/")[-1] == name]:
-            resolved = _resolved(study.run(variant, 0).args)["model"]["mixer"]
+            resolved = _resolved(study.run_spec(variant, 0).args)["model"]["mixer"]
             wanted = yaml.safe_load((ROOT / shared).read_text())
             cls = import_class(wanted["class_path"])
             defaults = {
