@@ -90,7 +90,7 @@ def test_rise_and_run_hours_come_from_the_curve_and_the_event_files(runs_dir, tm
 
 
 def test_a_row_names_the_trunk_options_the_backbone_kind_and_minirocket():
-    from mwa_lightning.experiments.report import run_description
+    from mwa_lightning.experiments.labels import run_description
 
     mixer = {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention", "init_args": {"levels": 3}}
     image = {
