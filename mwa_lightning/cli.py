@@ -43,9 +43,9 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from mwa_lightning import COMMAND, SUBCOMMANDS, data, models
 from mwa_lightning.data import ImageDataModule
+from mwa_lightning.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.callbacks import LastCheckpoint, ModelSummaryWithFlops, samples_in_batch
 from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossError
-from mwa_lightning.training.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.malloc import tune_malloc
 from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
 from mwa_lightning.training.precision import native_precision

@@ -50,7 +50,7 @@ def test_the_listing_sees_every_subpackage():
         "cli",
         "models.vit",
         "data.loader",
-        "training.lightning_compat",
+        "lightning_compat",
         "experiments.study",
         "bench.gpucheck",
     ):
@@ -161,3 +161,17 @@ def test_the_package_has_no_import_circle_not_even_a_hidden_one():
         if module not in state:
             visit(module)
     assert circles == [], "\n".join(circles)
+
+
+def test_the_arrows_run_down_data_does_not_import_training():
+    """data/ (what the DataModules read) sits below training/ (what runs inside one fit): what both need -- the
+    compat layer, the run's seed -- lives in mwa_lightning.lightning_compat, below both."""
+    graph = _import_graph()
+    up = sorted(
+        f"{module} -> {target}"
+        for module, edges in graph.items()
+        if module.startswith("mwa_lightning.data")
+        for target in edges
+        if target.startswith("mwa_lightning.training")
+    )
+    assert up == [], up

@@ -34,7 +34,7 @@ from mwa_lightning.data.augment import (
 from mwa_lightning.data.errors import DataError
 from mwa_lightning.data.images import IMAGE_SUFFIXES, ImageFiles, image_files
 from mwa_lightning.data.loader import PassPlan, SeededLoader, TrainPasses
-from mwa_lightning.training.lightning_compat import UnrepeatedDistributedSampler
+from mwa_lightning.lightning_compat import UnrepeatedDistributedSampler
 
 Split = Literal["train", "test"]
 

@@ -15,8 +15,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
-from mwa_lightning.training.lightning_compat import epoch_for_sampler, in_middle_of_epoch, set_sampler_epoch
-from mwa_lightning.training.rng import run_seed
+from mwa_lightning.lightning_compat import epoch_for_sampler, in_middle_of_epoch, run_seed, set_sampler_epoch
 
 PassPlan = tuple[int, int, int | None]  # (seed, batches to drop, epoch as Lightning numbers it; None if unknown)
 

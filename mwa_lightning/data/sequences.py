@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from mwa_lightning.data.base import InMemoryDataModule, Split, _batch_collate
 from mwa_lightning.data.cifar import CIFAR10DataModule
 from mwa_lightning.data.errors import DataError
-from mwa_lightning.training.rng import run_seed
+from mwa_lightning.lightning_compat import run_seed
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's convert("L")
 

@@ -25,11 +25,11 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from mwa_lightning.lightning_compat import is_compiled
 from mwa_lightning.models import SequenceTransformer, VisionTransformer
 from mwa_lightning.models.mixers.registry import mixer_spec
 from mwa_lightning.training.callbacks import last_checkpoint_written
 from mwa_lightning.training.flops import model_flops
-from mwa_lightning.training.lightning_compat import is_compiled
 from mwa_lightning.training.metric_names import (
     ACC,
     ACC_TOP5,

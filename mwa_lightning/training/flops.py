@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, sdpa_backward_flop, sdpa_flop
 
-from mwa_lightning.training.lightning_compat import flop_formula_on_raw_args, private_aten_op
+from mwa_lightning.lightning_compat import flop_formula_on_raw_args, private_aten_op
 
 aten = torch.ops.aten
 

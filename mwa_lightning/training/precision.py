@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from mwa_lightning.training.lightning_compat import cpu_has_native_bf16
+from mwa_lightning.lightning_compat import cpu_has_native_bf16
 
 BF16 = ("bf16-mixed", "bf16-true", "bf16")
 

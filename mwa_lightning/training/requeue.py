@@ -31,8 +31,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mwa_lightning import early_signal
+from mwa_lightning.lightning_compat import at_last_batch
 from mwa_lightning.training.callbacks import last_checkpoint_target
-from mwa_lightning.training.lightning_compat import at_last_batch
 from mwa_lightning.training.runs import CHECKPOINTS, LAST_CKPT
 
 REQUEUED_EXIT_CODE = 3  # the command line's exit status after stopping on the signal

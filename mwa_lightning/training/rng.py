@@ -8,7 +8,6 @@ given one explicitly.
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -17,14 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from mwa_lightning.training.lightning_compat import SEED_ENV, restarted_mid_epoch
-
-
-def run_seed(explicit: int | None = None) -> int:
-    """``explicit`` when given, else the seed of the run (``seed_everything``), else 0."""
-    if explicit is not None:
-        return explicit
-    return int(os.environ.get(SEED_ENV, 0))
+from mwa_lightning.lightning_compat import restarted_mid_epoch, run_seed
 
 
 class EpochSeed(Callback):

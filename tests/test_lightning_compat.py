@@ -4,13 +4,13 @@ import pytest
 import torch
 from lightning.pytorch.cli import LightningCLI
 
-from mwa_lightning.training import lightning_compat
-from mwa_lightning.training.lightning_compat import GuardedCLI, check, is_compiled
+from mwa_lightning import lightning_compat
+from mwa_lightning.lightning_compat import GuardedCLI, check, is_compiled
 from tests.helpers import PLAIN, tiny_data, tiny_trainer
 
 
 def test_every_internal_is_there_in_the_installed_versions():
-    assert check() == [], "changed internals (see mwa_lightning/training/lightning_compat.py): " + "; ".join(check())
+    assert check() == [], "changed internals (see mwa_lightning/lightning_compat.py): " + "; ".join(check())
 
 
 def test_the_check_names_an_internal_that_disappears(monkeypatch):

@@ -43,6 +43,7 @@ __all__ = [
     "option_names",
     "private_aten_op",
     "restarted_mid_epoch",
+    "run_seed",
     "set_sampler_epoch",
     "training_started",
 ]
@@ -88,6 +89,13 @@ class GuardedCLI(LightningCLI):
     def subcommand_parser(self, subcommand: str | None) -> LightningArgumentParser:
         """The parser of ``subcommand`` (the top-level one for None): what dumps a config as ``config.yaml`` does."""
         return self._parser(subcommand)  # private in Lightning 2.x; no public way to a subcommand's parser
+
+
+def run_seed(explicit: int | None = None) -> int:
+    """``explicit`` when given, else the seed of the run (``seed_everything``, read from :data:`SEED_ENV`), else 0."""
+    if explicit is not None:
+        return explicit
+    return int(os.environ.get(SEED_ENV, 0))
 
 
 # the private aten ops the FLOP counter keys its own formulas on (training/flops.py), by their names here
