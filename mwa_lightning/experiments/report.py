@@ -49,7 +49,15 @@ from mwa_lightning.training.metric_names import (
     VAL_ACC,
     VAL_ACC_TOP5,
 )
-from mwa_lightning.training.runs import CONFIG_FILE, FINISHED, RunState, run_state
+from mwa_lightning.training.runs import (
+    CONFIG_FILE,
+    FINISHED,
+    IDENTITY_KEYS,
+    LOGGER_KEYS,
+    RESUME_KEYS,
+    RunState,
+    run_state,
+)
 
 RISE_EPOCHS = 3  # the report's "has it flattened?" column: the rise of validation top-1 over the last 3 epochs
 SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
@@ -160,15 +168,22 @@ def _rise(curve: list[float], epochs: int = RISE_EPOCHS) -> float:
     return curve[-1] - curve[-1 - epochs] if len(curve) > epochs else math.nan
 
 
+# The run contract's volatile keys (mwa_lightning.training.runs) that the report's groups leave out: what differs
+# between the seeds of one experiment (not the experiment itself), and the logger's folder (not its name, which is the
+# experiment's)
+SEED_KEYS = tuple(key for key in (*IDENTITY_KEYS, *RESUME_KEYS) if key != "experiment")
+FOLDER_KEYS = tuple(key.rsplit(".", 1)[1] for key in LOGGER_KEYS if not key.endswith(".name"))
+
+
 def group_key(run: RunRecord) -> str:
     """The run's config without what changes between seeds of one experiment (and the folder it was logged to: a
     study's runs finished on several machines are one experiment)."""
     config = copy.deepcopy(run.config)
-    for key in ("seed_everything", "ckpt_path", "run"):
+    for key in SEED_KEYS:
         config.pop(key, None)
     logger = (config.get("trainer") or {}).get("logger")
     if isinstance(logger, dict):  # the run's folder: where it was written, not what was trained
-        for key in ("version", "save_dir"):
+        for key in FOLDER_KEYS:
             (logger.get("init_args") or {}).pop(key, None)
     return json.dumps(config, sort_keys=True, default=str)
 
