@@ -41,7 +41,7 @@ from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser
 
-from mwa_lightning import COMMAND, SUBCOMMANDS, data, models
+from mwa_lightning import COMMAND, SUBCOMMANDS, data, models, packaged
 from mwa_lightning.data import ImageDataModule
 from mwa_lightning.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.callbacks import LastCheckpoint, ModelSummaryWithFlops, samples_in_batch
@@ -379,10 +379,11 @@ def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
     """Run the command line (``run=False``: parse and instantiate only, for inspection and tests)."""
     quiet_lightning()
     try:
+        # a mixer's registered name, and a configs/... path read from the package's copy outside a clone
         if args is None:  # the console script: LightningCLI reads sys.argv itself
-            sys.argv[1:] = registered_mixer_names(sys.argv[1:])
+            sys.argv[1:] = registered_mixer_names(packaged.resolve_argv(sys.argv[1:]))
         else:
-            args = registered_mixer_names(args)
+            args = registered_mixer_names(packaged.resolve_argv(args))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

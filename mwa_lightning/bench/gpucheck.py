@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from mwa_lightning import COMMAND
+from mwa_lightning import COMMAND, packaged
 from mwa_lightning.models.mixers import mixer_class, mixer_names
 from mwa_lightning.tables import markdown_table
 
@@ -35,7 +35,7 @@ from mwa_lightning.tables import markdown_table
 # and a machine without CUDA get their answer without them
 
 TARGET_IMAGES_PER_S = 25_000
-ROOT = Path(__file__).resolve().parents[2]  # the repository: mwa_lightning/bench/gpucheck.py -> ../..
+CONFIGS = packaged.configs_dir()  # the package's configs/, in a clone or an installed wheel
 
 
 def train_run(
@@ -54,13 +54,13 @@ def train_run(
             "num_train": per_epoch * batch,
             "num_test": batch,
             "batch_size": batch,
-            "augment": str(ROOT / "configs" / "shared" / "augment" / "paper.yaml"),
+            "augment": str(CONFIGS / "shared" / "augment" / "paper.yaml"),
         },
     }
     args = [
         "fit",
         "--config",
-        str(ROOT / "configs" / "baselines" / "cifar10" / f"{mixer}.yaml"),
+        str(CONFIGS / "baselines" / "cifar10" / f"{mixer}.yaml"),
         "--data",
         json.dumps(data),
         "--model.size",

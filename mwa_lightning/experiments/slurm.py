@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from mwa_lightning import COMMAND
+from mwa_lightning import COMMAND, packaged
 from mwa_lightning.early_signal import WARNING_SIGNAL
 from mwa_lightning.experiments.archive import CommittedRunsError
 from mwa_lightning.experiments.runspec import RunSpec
@@ -45,17 +45,16 @@ from mwa_lightning.experiments.studyfile import Study, StudyError
 from mwa_lightning.training.runs import FINISHED_STATES
 
 OVERLAY = "configs/overlays/slurm.yaml"
-REPOSITORY = Path(__file__).resolve().parents[2]  # mwa_lightning/experiments/slurm.py -> the repository
 
 
 def overlay_path() -> Path:
     """The SLURM overlay as an absolute path: the working folder's ``configs/`` when it has one, else the
-    repository's. Relative, it would be resolved from wherever the job runs, and a job submitted from another
-    folder would not find it (a real sbatch found that out)."""
-    for root in (Path.cwd(), REPOSITORY):
-        if (root / OVERLAY).is_file():
-            return (root / OVERLAY).resolve()
-    raise StudyError(f"{OVERLAY} not found in {Path.cwd()} or {REPOSITORY}: run from the repository root")
+    package's copy (:mod:`mwa_lightning.packaged`). Relative, it would be resolved from wherever the job runs, and
+    a job submitted from another folder would not find it (a real sbatch found that out)."""
+    path = Path(packaged.resolve(OVERLAY))
+    if not path.is_file():
+        raise StudyError(f"{OVERLAY} not found in {Path.cwd()} or {packaged.configs_dir()}: reinstall mwa-lightning")
+    return path.resolve()
 
 
 _TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
@@ -110,10 +109,10 @@ def experiment_tasks(
     configs: list[str], seeds: list[int], experiment: str | None, data_dir: str | None
 ) -> tuple[str, list[RunSpec]]:
     for config in configs:
-        if not Path(config).is_file():
+        if not Path(packaged.resolve(config)).is_file():
             raise StudyError(f"no config file {config}")
     if experiment is None:  # the last config that names one (an ablation stacked on a baseline names itself)
-        names = [(yaml.safe_load(Path(c).read_text()) or {}).get("experiment") for c in configs]
+        names = [(yaml.safe_load(Path(packaged.resolve(c)).read_text()) or {}).get("experiment") for c in configs]
         experiment = next((n for n in reversed(names) if n), None)
     if not experiment:
         raise StudyError("none of the configs names an experiment: pass --experiment NAME")

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from mwa_lightning import packaged
 from mwa_lightning.experiments.archive import CommittedRun, read_runs
 from mwa_lightning.experiments.runspec import FIT, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants
@@ -178,7 +179,7 @@ class Study:
     @classmethod
     def load(cls, path: str | Path, data_dir: str | Path | None = None) -> Study:
         """Read and check a study file; ``data_dir`` replaces the file's own."""
-        path = Path(path)
+        path = Path(packaged.resolve(path))  # configs/studies/...: the package's copy outside a clone
         if not path.is_file():
             raise StudyError(f"no study file {path}")
         spec = yaml.safe_load(path.read_text()) or {}
@@ -188,7 +189,7 @@ class Study:
         if unknown:
             raise StudyError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {sorted(STUDY_KEYS)}")
         if "variants_from" in spec:  # another study's variants and contrasts, written once
-            other = Path(spec["variants_from"])
+            other = Path(packaged.resolve(spec["variants_from"]))
             if not other.is_file():
                 raise StudyError(f"{path}: variants_from: no study file {other} (paths are relative to {Path.cwd()})")
             theirs = yaml.safe_load(other.read_text()) or {}
@@ -198,7 +199,7 @@ class Study:
         for key in ("base", "seeds", "variants"):
             if key not in spec:
                 raise StudyError(f"{path}: missing key {key!r}")
-        base = Path(spec["base"])
+        base = Path(packaged.resolve(spec["base"]))
         if not base.is_file():
             raise StudyError(f"{path}: base config {base} does not exist (paths are relative to {Path.cwd()})")
         seeds = spec["seeds"]
