@@ -162,8 +162,8 @@ class MWACLI(GuardedCLI):
             self.save_config_callback = None  # validate/test/predict never rewrite a run's config.yaml
         if self.subcommand == "predict":
             cfg.trainer.logger = False  # predictions go to the CSV file, nothing into the run folder
-        logger = cfg.trainer.logger
-        if not (isinstance(logger, Namespace) and "name" in logger.get("init_args", {})):
+        logger = self._run_folder_logger(cfg)
+        if logger is None:
             return
         logger.init_args.name = cfg.experiment
         if cfg.get("run"):
@@ -182,6 +182,29 @@ class MWACLI(GuardedCLI):
             run_dir = Path(ckpt).resolve().parent.parent  # <save_dir>/<experiment>/<version>/checkpoints/x.ckpt
             if run_dir.parent == (Path(logger.init_args.save_dir) / cfg.experiment).resolve():
                 logger.init_args.version = run_dir.name  # resume into the run's own folder
+
+    @staticmethod
+    def _run_folder_logger(cfg: Namespace) -> Namespace | None:
+        """The logger whose folder is the run folder (``name``/``version``: TensorBoard's, CSV's), or None.
+
+        A tracking logger (MLflow's ``experiment_name``/``run_name``) takes ``--experiment`` and ``--run`` as its
+        own names; Lightning would put the run folder's files (``config.yaml``, ``finished.json``) into its
+        ``save_dir``, shared by all its runs, so the default TensorBoard logger goes first and keeps the run folder,
+        and the tracking logger gets the same metrics."""
+        logger = cfg.trainer.logger
+        loggers = list(logger) if isinstance(logger, list) else [logger]
+        tracking = [x for x in loggers if isinstance(x, Namespace) and "experiment_name" in x.get("init_args", {})]
+        for other in tracking:
+            other.init_args.experiment_name = cfg.experiment
+            if cfg.get("run"):
+                other.init_args.run_name = cfg.run
+        folder = [x for x in loggers if isinstance(x, Namespace) and "name" in x.get("init_args", {})]
+        if tracking and not folder:
+            folder = [Namespace(class_path=LOGGER["class_path"], init_args=Namespace(**LOGGER["init_args"]))]
+            cfg.trainer.logger = [*folder, *loggers]
+        elif folder and folder[0] is not loggers[0]:
+            cfg.trainer.logger = [folder[0], *(x for x in loggers if x is not folder[0])]  # first: Lightning's log_dir
+        return folder[0] if folder else None
 
     @staticmethod
     def _record_backbone_defaults(cfg: Namespace) -> dict[str, Any]:

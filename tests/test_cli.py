@@ -327,3 +327,25 @@ def test_an_mwa_ablation_on_another_mixers_baseline_says_what_ablations_are(tmp_
         "error: model.mixer: GlobalFilter has no option 'wavelet'; the ablations in configs/ablations/ are options of "
         "MWA: stack them on configs/baselines/<dataset>/mwa.yaml (mwa-lightning fit --help lists the options)"
     ]
+
+
+def test_mlflow_takes_the_experiment_and_run_names_and_the_run_folder_stays_the_run_folder(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="MLflow is not installed (pip install mlflow-skinny)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store keeps the test offline and serverless
+    uri = (tmp_path / "mlruns").as_uri()
+    logger = "lightning.pytorch.loggers.MLFlowLogger"
+    args = ["--trainer.logger", logger, "--trainer.logger.init_args.tracking_uri", uri]
+    main(["fit", "--config", str(tiny_config(tmp_path)), *args, "--experiment", "group/name", "--run", "seed0"])
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("group/name")
+    assert experiment is not None, [e.name for e in client.search_experiments()]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "seed0" and VAL_ACC in run.data.metrics
+    folder = tmp_path / "logs" / "group" / "name" / "seed0"  # config.yaml and finished.json: the run's own folder
+    finished = json.loads((folder / "finished.json").read_text())
+    assert finished["metrics"][VAL_ACC] == pytest.approx(run.data.metrics[VAL_ACC])
+    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    assert not list((tmp_path / "mlruns").glob("*.yaml")) and not list((tmp_path / "mlruns").glob("*.json"))
+    saved = yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["logger"]
+    assert [x["class_path"].rsplit(".", 1)[1] for x in saved] == ["TensorBoardLogger", "MLFlowLogger"]
