@@ -4,15 +4,17 @@ Run folders (``logs/``: checkpoints, event files) stay on the machine that train
 A study that takes longer than one machine's session -- a cluster's scratch disk wiped, a laptop replaced, a CI
 box lent for a day -- would start again from nothing. So the report also writes, under ``results/<study>/``:
 
-- ``runs.csv``: one row per finished run: ``variant``, ``seed``, ``seconds`` (its run-hours' source,
-  :func:`~mwa_lightning.experiments.report.run_seconds`), ``finished`` (its ``finished.json``), ``config`` (its
-  ``config.yaml``) and ``data`` (the md5 of each file its DataModule reads, where it names them:
-  :func:`data_fingerprint`; null otherwise), the last three as JSON;
+- ``runs.jsonl``: one JSON object per line, one line per finished run: ``variant``, ``seed``, ``seconds`` (its
+  run-hours' source, :func:`~mwa_lightning.experiments.report.run_seconds`), ``finished`` (its ``finished.json``),
+  ``config`` (its ``config.yaml``) and ``data`` (the md5 of each file its DataModule reads, where it names them:
+  :func:`data_fingerprint`; null otherwise). Its records were once CSV rows with JSON in their cells
+  (``runs.csv``): still read, and rewritten as ``runs.jsonl`` by :func:`migrate` (``python -m
+  mwa_lightning.experiments.archive results/*``) or by the next report that writes the runs;
 - ``scalars.csv``: ``variant``, ``seed``, ``tag``, ``step``, ``value``: the scalars the report reads of it
   (:data:`~mwa_lightning.experiments.report.SCALARS`), at full precision;
 
 and, under the ``test-once`` protocol, its per-image predictions are already in ``predictions.csv``. That is all
-the report, the contrasts, the stale-run check and the runner's skip need of a run. A run listed in ``runs.csv``
+the report, the contrasts, the stale-run check and the runner's skip need of a run. A run listed in ``runs.jsonl``
 with no finished folder on this machine is ``committed``: the study runner and ``mwa-lightning slurm`` skip it as
 finished, ``--dry-run`` lists it as such, its config is checked against the study file as a run folder's is, and
 the report takes it from these files. A run finished here replaces its committed rows. The data folder's path is
@@ -22,30 +24,30 @@ files there are the same (the same fingerprint).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import functools
 import json
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUNS = "runs.csv"
+RUNS = "runs.jsonl"
+LEGACY_RUNS = "runs.csv"  # the same records as CSV rows with JSON cells, before runs.jsonl: read, then migrated
 SCALARS_FILE = "scalars.csv"
 RUN_FIELDS = ("variant", "seed", "seconds", "finished", "config", "data")
 SCALAR_FIELDS = ("variant", "seed", "tag", "step", "value")
 
 
 class CommittedRunsError(ValueError):
-    """A study's committed runs cannot be read (a hand-edited or damaged ``runs.csv``); the message names the line."""
-
-
-csv.field_size_limit(2**27)  # a run's config, as JSON in one cell, is longer than csv's default 128 KiB limit allows
+    """A study's committed runs cannot be read (a hand-edited or damaged ``runs.jsonl``); the message names the line."""
 
 
 @dataclass(frozen=True)
 class CommittedRun:
-    """One finished run: a row of ``runs.csv`` and (when read with them) its rows of ``scalars.csv``."""
+    """One finished run: a line of ``runs.jsonl`` and (when read with them) its rows of ``scalars.csv``."""
 
     variant: str
     seed: int
@@ -57,28 +59,72 @@ class CommittedRun:
 
 
 def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, int], CommittedRun]:
-    """``runs.csv`` of a study's results folder, by (variant, seed), with their scalars if asked; {} when there is
-    none."""
-    path = results_dir / RUNS
-    if not path.is_file():
+    """The committed runs of a study's results folder (``runs.jsonl``, or a ``runs.csv`` not yet migrated), by
+    (variant, seed), with their scalars if asked; {} when there are none."""
+    path, legacy = results_dir / RUNS, results_dir / LEGACY_RUNS
+    if path.is_file() and legacy.is_file():
+        raise CommittedRunsError(
+            f"{results_dir} holds both {RUNS} and {LEGACY_RUNS}, its records before the migration: delete "
+            f"{legacy} once {RUNS} is committed"
+        )
+    if not (path.is_file() or legacy.is_file()):
         return {}
     scalars = _read_scalars(results_dir / SCALARS_FILE) if with_scalars else {}
+    where = path if path.is_file() else legacy
+    rows = _read_lines(where) if where == path else _read_legacy(where)
     runs = {}
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != RUN_FIELDS:
-            raise CommittedRunsError(f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                key = (row["variant"], int(row["seed"]))
-                fields = [json.loads(row[name]) for name in ("finished", "config", "data")]
-                runs[key] = CommittedRun(*key, float(row["seconds"]), *fields, scalars.get(key, {}))
-            except (TypeError, ValueError) as e:  # a hand-edited row (json's errors are ValueErrors)
-                raise CommittedRunsError(
-                    f"{path}, line {line}: {e}; expected {', '.join(RUN_FIELDS)} as the report writes them "
-                    f"(git checkout {path} restores it)"
-                ) from None
+    for line, row in rows:
+        try:
+            if set(row) != set(RUN_FIELDS):
+                raise ValueError(f"fields {sorted(row)}")
+            key = (row["variant"], int(row["seed"]))
+            if not isinstance(key[0], str):
+                raise TypeError(f"variant {key[0]!r}")
+            fields = [row[name] for name in ("finished", "config", "data")]
+            runs[key] = CommittedRun(*key, float(row["seconds"]), *fields, scalars.get(key, {}))
+        except (TypeError, ValueError) as e:  # a hand-edited line
+            raise CommittedRunsError(
+                f"{where}, line {line}: {e}; expected the fields {', '.join(RUN_FIELDS)} as the report writes them "
+                f"(git checkout {where} restores it)"
+            ) from None
     return runs
+
+
+def _read_lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a JSON Lines file."""
+    with path.open() as f:
+        for line, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError as e:
+                raise CommittedRunsError(f"{path}, line {line}: not JSON ({e})") from None
+            if not isinstance(record, dict):
+                raise CommittedRunsError(f"{path}, line {line}: expected a JSON object, got {type(record).__name__}")
+            yield line, record
+
+
+def _read_legacy(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a ``runs.csv``: its JSON cells decoded (a config is longer than csv's default
+    128 KiB field limit allows, hence the raised limit, for this reader only)."""
+    limit = csv.field_size_limit(2**27)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ()) != RUN_FIELDS:
+                raise CommittedRunsError(
+                    f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}"
+                )
+            for line, row in enumerate(reader, start=2):
+                try:
+                    for name in ("finished", "config", "data"):
+                        row[name] = json.loads(row[name])
+                except (TypeError, ValueError) as e:
+                    raise CommittedRunsError(f"{path}, line {line}: {e}") from None
+                yield line, row
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _read_scalars(path: Path) -> dict[tuple[str, int], dict[str, list[tuple[int, float]]]]:
@@ -93,14 +139,15 @@ def _read_scalars(path: Path) -> dict[tuple[str, int], dict[str, list[tuple[int,
 
 
 def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
-    """Write ``runs.csv`` and ``scalars.csv`` (replacing them) from ``runs``; return how many runs."""
+    """Write ``runs.jsonl`` and ``scalars.csv`` (replacing them, and a ``runs.csv`` of before the migration) from
+    ``runs``; return how many runs."""
     runs = sorted(runs, key=lambda r: (r.seed, r.variant))
     results_dir.mkdir(parents=True, exist_ok=True)
-    with (results_dir / RUNS).open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(RUN_FIELDS)
+    with (results_dir / RUNS).open("w") as f:
         for r in runs:
-            writer.writerow([r.variant, r.seed, repr(r.seconds), _json(r.finished), _json(r.config), _json(r.data)])
+            record = dict(zip(RUN_FIELDS, (r.variant, r.seed, r.seconds, r.finished, r.config, r.data), strict=True))
+            f.write(_json(record) + "\n")
+    (results_dir / LEGACY_RUNS).unlink(missing_ok=True)
     with (results_dir / SCALARS_FILE).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SCALAR_FIELDS)
@@ -109,6 +156,32 @@ def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
                 for step, value in sorted(r.scalars[tag]):
                     writer.writerow([r.variant, r.seed, tag, step, repr(float(value))])
     return len(runs)
+
+
+def migrate(results_dir: Path) -> int | None:
+    """Rewrite a results folder's ``runs.csv`` as ``runs.jsonl``, the same records (its scalars unchanged); how
+    many runs, or None when there was nothing to migrate."""
+    if not (results_dir / LEGACY_RUNS).is_file() or (results_dir / RUNS).is_file():
+        return None
+    return write_runs(results_dir, read_runs(results_dir, with_scalars=True).values())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mwa_lightning.experiments.archive",
+        description=f"Rewrite each results folder's {LEGACY_RUNS} as {RUNS} (the same runs; nothing else changes).",
+    )
+    parser.add_argument("folders", nargs="+", type=Path, help="results folders, e.g. results/*")
+    args = parser.parse_args(argv)
+    for folder in args.folders:
+        try:
+            n = migrate(folder)
+        except CommittedRunsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if n is not None:
+            print(f"{folder}: {LEGACY_RUNS} -> {RUNS} ({n} runs)")
+    return 0
 
 
 def _json(value: Any) -> str:
@@ -137,3 +210,7 @@ def data_fingerprint(config: dict[str, Any]) -> dict[str, str] | None:
     if not isinstance(data, dict) or "class_path" not in data:
         return None
     return json.loads(_fingerprint(_json(data)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

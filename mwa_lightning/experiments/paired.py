@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mwa_lightning.experiments.archive import CommittedRunsError
+from mwa_lightning.experiments.archive import RUNS, CommittedRunsError
 from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
 from mwa_lightning.experiments.studyfile import Study
 from mwa_lightning.tables import markdown_table, write_csv
@@ -73,7 +73,7 @@ def _collect(runs: list[RunSpec], prefix: str, out: Path, sources: dict[RunSpec,
             if name not in held or label_column not in held:
                 raise CommittedRunsError(
                     f"{path} has no column {name!r} (or {label_column!r}), but the committed run {run.name} is "
-                    "listed in runs.csv beside it: the committed results disagree"
+                    f"listed in {RUNS} beside it: the committed results disagree"
                 )
             label, prediction = held[label_column], held[name]
         elif run.state != RunState.DONE or not path.is_file():

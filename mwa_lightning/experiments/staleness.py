@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mwa_lightning.experiments.archive import data_fingerprint
+from mwa_lightning.experiments.archive import RUNS, data_fingerprint
 from mwa_lightning.experiments.runspec import RunSpec
 from mwa_lightning.experiments.studyfile import Study, StudyError
 from mwa_lightning.training.runs import (
@@ -103,5 +103,5 @@ def refuse_stale(study: Study, stale: dict[Path, list[str]]) -> None:
     raise StudyError(
         f"{study.path}: {len(stale)} run(s) were trained with another config than the study file now gives "
         f"their variant: {listed}{more}; restore the study file, or delete those run folders (and, for a committed "
-        f"run, its rows in {study.results_dir}/runs.csv) to train them again"
+        f"run, its line in {study.results_dir / RUNS}) to train them again"
     )

@@ -26,7 +26,7 @@ for a variant with ``command: minirocket``, the reference's ``mwa-lightning mini
 arguments), printed before it starts, with a fixed folder ``logs/<study>/<variant>/seed<k>/`` (``--experiment
 <study>/<variant> --run seed<k>``) and one seed (``--seed_everything k``) for model initialisation, data order and
 augmentation. A finished run is skipped (so is one finished on another machine, held in the committed
-``results/<study>/runs.csv``: :mod:`~mwa_lightning.experiments.archive`); an unfinished one resumes from its
+``results/<study>/runs.jsonl``: :mod:`~mwa_lightning.experiments.archive`); an unfinished one resumes from its
 ``last.ckpt`` (the command line does that on its own), so running the study again after a crash or a kill continues
 where it stopped and never counts a run twice. Runs go seed by seed (every variant's seed 0 first), so a study
 stopped early still compares every variant.
@@ -58,7 +58,7 @@ shell-style pattern, e.g. to train the variants a later one's setting is chosen 
 one is written into the study file; ``--report-only`` writes the report from what is there. The report --
 ``results/<study>/report.md``, ``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under
 the protocol ``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
-(:mod:`mwa_lightning.experiments.paired`), and the finished runs' ``runs.csv`` and ``scalars.csv``
+(:mod:`mwa_lightning.experiments.paired`), and the finished runs' ``runs.jsonl`` and ``scalars.csv``
 (:mod:`mwa_lightning.experiments.archive`) -- goes to ``results/<study>/``, rewritten after every finished run;
 without run folders, ``--report-only`` recomputes the contrasts from the committed ``predictions.csv`` alone."""
 
@@ -74,7 +74,14 @@ from pathlib import Path
 from typing import Any
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.archive import CommittedRun, CommittedRunsError, data_fingerprint, write_runs
+from mwa_lightning.experiments.archive import (
+    RUNS,
+    SCALARS_FILE,
+    CommittedRun,
+    CommittedRunsError,
+    data_fingerprint,
+    write_runs,
+)
 from mwa_lightning.experiments.execution import JobsError, plan
 from mwa_lightning.experiments.execution import execute as run_all
 from mwa_lightning.experiments.paired import collect_predictions, predictions_path, read_predictions, write_contrasts
@@ -186,7 +193,7 @@ def progress(study: Study) -> str:
 
 def write_report(study: Study) -> list[dict[str, Any]]:
     """The report from the study's runs -- its run folders here, and the committed runs without a finished folder
-    here (:mod:`~mwa_lightning.experiments.archive`) -- then its committed runs (``runs.csv``, ``scalars.csv``: every
+    here (:mod:`~mwa_lightning.experiments.archive`) -- then its committed runs (``runs.jsonl``, ``scalars.csv``: every
     finished run of its own), then the contrasts from the per-image predictions (collected into ``predictions.csv``
     from the run folders and the committed file; without any runs, the committed file alone)."""
 
@@ -224,7 +231,7 @@ def write_report(study: Study) -> list[dict[str, Any]]:
         print(f"wrote {study.results_dir}/report.md, report.csv, curves.png ({len(rows)} variants)")
         if to_commit:
             n = write_runs(study.results_dir, to_commit)
-            print(f"wrote {study.results_dir}/runs.csv, scalars.csv ({n} finished runs)")
+            print(f"wrote {study.results_dir}/{RUNS}, {SCALARS_FILE} ({n} finished runs)")
         if study.protocol == "test-once":
             for path in collect_predictions(study):
                 print(f"wrote {path}")

@@ -305,7 +305,7 @@ class Study:
 
     @functools.cached_property
     def committed_runs(self) -> dict[tuple[str, int], CommittedRun]:
-        """This study's finished runs in its committed results (``results/<study>/runs.csv``,
+        """This study's finished runs in its committed results (``results/<study>/runs.jsonl``,
         :mod:`mwa_lightning.experiments.archive`), by (variant, seed)."""
         return read_runs(self.results_dir)
 

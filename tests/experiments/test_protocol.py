@@ -9,6 +9,7 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mwa_lightning.experiments.archive import LEGACY_RUNS, RUNS, read_runs
 from mwa_lightning.experiments.paired import PREDICTIONS, read_predictions, write_contrasts
 from mwa_lightning.experiments.study import Study, StudyError, main
 from mwa_lightning.training.runs import TEST_PREDICTIONS, read_test_predictions
@@ -155,7 +156,6 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     import shutil
 
     from mwa_lightning.experiments import slurm
-    from mwa_lightning.experiments.archive import RUNS, read_runs
 
     committed = read_runs(results, with_scalars=True)
     assert sorted(committed) == [("gfn", 0), ("gfn", 1), ("mwa", 0), ("mwa", 1)]
@@ -212,7 +212,7 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     moved.write_text(yaml.safe_dump(spec | {"args": {"model.lr": 0.5}}, sort_keys=False))
     assert main([str(moved)]) == 2
     err = capsys.readouterr().err
-    assert "4 run(s) were trained with another config" in err and "model.lr" in err and f"{again}/runs.csv" in err
+    assert "4 run(s) were trained with another config" in err and "model.lr" in err and f"{again / RUNS}" in err
 
 
 def report_rows(folder: Path, partway: set[str] = frozenset()) -> dict[str, dict]:
@@ -253,10 +253,11 @@ def test_a_committed_studys_contrasts_follow_from_its_committed_predictions(path
     assert (tmp_path / study.name / "contrasts.csv").read_text() == (results / "contrasts.csv").read_text()
 
 
-@pytest.mark.parametrize("path,results", committed_studies("runs.csv"))
+@pytest.mark.parametrize("path,results", committed_studies(RUNS) + committed_studies(LEGACY_RUNS))
 def test_a_committed_studys_report_follows_from_its_committed_runs(path, results, tmp_path, monkeypatch):
     """Write the report of every study that commits its runs from those files alone, on a machine without its run
-    folders: the same table, predictions, contrasts and committed runs as the ones committed."""
+    folders: the same table, predictions, contrasts and committed runs as the ones committed (a study still in
+    runs.csv, before the migration to JSON Lines, comes back as the same records in runs.jsonl)."""
     import shutil
 
     from mwa_lightning.experiments.study import write_report
@@ -271,6 +272,8 @@ def test_a_committed_studys_report_follows_from_its_committed_runs(path, results
     partway = {r["experiment"] for r in csv.DictReader((results / "report.csv").open()) if r["unfinished"] != "0"}
     again = tmp_path / study.name
     assert report_rows(again, partway) == report_rows(results, partway)
-    for name in ("predictions.csv", "runs.csv", "scalars.csv", "contrasts.csv"):
+    for name in ("predictions.csv", RUNS, "scalars.csv", "contrasts.csv"):
         if (results / name).is_file():
             assert (again / name).read_text() == (results / name).read_text(), name
+    assert read_runs(again, with_scalars=True) == read_runs(results, with_scalars=True)
+    assert not (again / LEGACY_RUNS).exists()

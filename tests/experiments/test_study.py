@@ -348,12 +348,52 @@ def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path,
     assert list(stale_runs(Study.load(path, data_dir=there)).values()) == [["data.init_args.data_dir"]]
     # and a folder without the files is no match either
     assert list(stale_runs(Study.load(path, data_dir=tmp_path / "nowhere")).values()) == [["data.init_args.data_dir"]]
-    # a hand-damaged runs.csv is a one-line error naming the line, before anything runs
-    runs = tmp_path / "moved" / "runs.csv"
-    runs.write_text(runs.read_text().replace('""epochs"":1', '""epochs"":'))  # CSV doubles the quotes
+    # a hand-damaged runs.jsonl is a one-line error naming the line, before anything runs
+    runs = tmp_path / "moved" / archive.RUNS
+    runs.write_text(runs.read_text().replace('"epochs":1', '"epochs":'))
     assert main([str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert f"{runs}, line 2: Expecting value" in err and "Traceback" not in err
+    assert f"{runs}, line 1: not JSON (Expecting value" in err and "Traceback" not in err
+
+
+def test_committed_runs_in_csv_rows_migrate_to_json_lines_as_the_same_records(tmp_path, capsys):
+    """A results folder of before JSON Lines (runs.csv: CSV rows with JSON cells, a config longer than csv's
+    default field limit) is read as it is, and the migration rewrites it as runs.jsonl, the same records."""
+    import csv
+    import json
+
+    from mwa_lightning.experiments import archive
+
+    config = {"model": {"lr": 0.004, "note": "x" * 200_000}, "data": {"init_args": {"data_dir": "data"}}}
+    finished = {"epochs": 15, "metrics": {"val/acc": 0.5, "test/acc": float("nan")}}
+    rows = [("mwa", 1, 12.5, finished, config, None), ("gfn", 0, 3.25, finished, config, {"a/b": "0" * 32})]
+    folder = tmp_path / "study"
+    folder.mkdir()
+    with (folder / archive.LEGACY_RUNS).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(archive.RUN_FIELDS)
+        for v, seed, sec, fin, cfg, data in rows:
+            writer.writerow([v, seed, repr(sec), json.dumps(fin), json.dumps(cfg), json.dumps(data)])
+    (folder / archive.SCALARS_FILE).write_text("variant,seed,tag,step,value\nmwa,1,val/acc,10,0.25\n")
+    before = archive.read_runs(folder, with_scalars=True)
+    assert before[("mwa", 1)].config == config and before[("mwa", 1)].scalars == {"val/acc": [(10, 0.25)]}
+    assert before[("gfn", 0)].seconds == 3.25 and before[("gfn", 0)].data == {"a/b": "0" * 32}
+
+    assert archive.main([str(folder), str(tmp_path / "nothing-here")]) == 0
+    assert f"{folder}: runs.csv -> runs.jsonl (2 runs)" in capsys.readouterr().out
+    assert not (folder / archive.LEGACY_RUNS).exists()
+    lines = (folder / archive.RUNS).read_text().splitlines()
+    assert [json.loads(line)["variant"] for line in lines] == ["gfn", "mwa"]  # by seed, then variant
+    after = archive.read_runs(folder, with_scalars=True)
+    assert after.keys() == before.keys()
+    for key in before:  # NaN is not equal to itself: compare the JSON
+        assert archive._json(after[key].__dict__) == archive._json(before[key].__dict__)
+    assert archive.migrate(folder) is None  # nothing left to migrate
+
+    (folder / archive.LEGACY_RUNS).write_text("variant\n")  # a stale copy beside the migrated file
+    with pytest.raises(archive.CommittedRunsError, match=r"both runs\.jsonl and runs\.csv"):
+        archive.read_runs(folder)
+    assert archive.main([str(folder)]) == 0 and (folder / archive.LEGACY_RUNS).exists()  # nothing overwritten
 
 
 def test_a_tiny_imagenet_study_writes_its_report_and_contrasts_from_its_run_folders(tmp_path):
