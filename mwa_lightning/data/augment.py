@@ -44,6 +44,8 @@ from torch.utils.data import default_collate
 from torchvision.ops import roi_align
 from torchvision.transforms import InterpolationMode, v2
 
+from mwa_lightning.choices import check_choices
+
 # timm's defaults (timm.data.constants / transforms_factory), the reference's
 CROP_PCT = 0.875  # evaluation: Resize(size / CROP_PCT) + CenterCrop(size)
 RRC_RATIO = (3 / 4, 4 / 3)
@@ -98,10 +100,7 @@ class Augment:
                 raise ValueError(f"augment.{name}={value} is not a probability in [0, 1]")
         if self.group_size < 1:
             raise ValueError(f"augment.group_size={self.group_size} must be >= 1")
-        if self.crop not in ("auto", "pad", "resized", "none"):
-            raise ValueError(f"augment.crop={self.crop!r}; expected 'auto', 'pad', 'resized' or 'none'")
-        if self.randaugment_impl not in ("torchvision", "timm"):
-            raise ValueError(f"augment.randaugment_impl={self.randaugment_impl!r}; expected 'torchvision' or 'timm'")
+        check_choices(Augment, prefix="augment.", crop=self.crop, randaugment_impl=self.randaugment_impl)
         if not 0 <= self.randaugment_magnitude <= RA_MAX_LEVEL:
             raise ValueError(f"augment.randaugment_magnitude={self.randaugment_magnitude} is not in [0, 10]")
         low, high = self.resized_crop_scale

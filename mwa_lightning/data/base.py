@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.datasets.utils import calculate_md5
 
+from mwa_lightning.choices import check_choices
 from mwa_lightning.data.augment import (
     Augment,
     BatchAugment,
@@ -117,8 +118,7 @@ class ImageDataModule(L.LightningDataModule):
         predict_folder: str | Path | None = None,
     ):
         super().__init__()
-        if augment_on not in ("device", "workers"):
-            raise ValueError(f"augment_on={augment_on!r}; expected 'device' or 'workers'")
+        check_choices(ImageDataModule.__init__, augment_on=augment_on)
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         if val_size < 0:

@@ -19,6 +19,7 @@ from torch import Tensor
 from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import download_and_extract_archive
 
+from mwa_lightning.choices import check_choices
 from mwa_lightning.data.base import DiskDataModule, Split
 from mwa_lightning.data.errors import DataError
 
@@ -113,8 +114,7 @@ class CIFAR100DataModule(CIFAR10DataModule):
     STD = (0.2673, 0.2564, 0.2762)
 
     def __init__(self, labels: Literal["fine", "coarse"] = "fine", **kwargs: Any):
-        if labels not in ("fine", "coarse"):
-            raise ValueError(f"labels={labels!r}; expected 'fine' or 'coarse'")
+        check_choices(CIFAR100DataModule.__init__, labels=labels)
         self.labels = labels
         self.label_key = f"{labels}_labels"
         self.names_key = f"{labels}_label_names"

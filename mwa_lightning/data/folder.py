@@ -47,6 +47,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
+from mwa_lightning.choices import check_choices
 from mwa_lightning.data.augment import (
     CROP_PCT,
     RRC_RATIO,
@@ -152,8 +153,7 @@ class ImageFolderDataModule(ImageDataModule):
         super().__init__(**kwargs)
         if self.val_size:
             raise ValueError(f"val_size={self.val_size}: an image-folder dataset validates on its val/ folder; use 0")
-        if source not in ("folder", "litdata"):
-            raise ValueError(f"source={source!r}; expected 'folder' or 'litdata'")
+        check_choices(ImageFolderDataModule.__init__, source=source)
         if source == "litdata" and litdata_dir is None:
             raise ValueError("source='litdata' needs litdata_dir: the output of mwa-lightning prepare")
         self.data_dir = Path(data_dir).expanduser()

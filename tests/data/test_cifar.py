@@ -32,7 +32,7 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
     _, c = coarse.load_split("train")
     assert torch.equal(c, f // 5)
     assert coarse.classes[:2] == ["coarse0", "coarse1"] and fine.classes[99] == "fine99"
-    with pytest.raises(ValueError, match="labels='medium'; expected 'fine' or 'coarse'"):
+    with pytest.raises(ValueError, match="labels='medium'; expected one of 'fine', 'coarse'"):
         CIFAR100DataModule(labels="medium")
 
 

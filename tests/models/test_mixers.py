@@ -249,9 +249,10 @@ def test_mwa_default_budget_at_width_384():
         ({"groups": 5}, r"groups=5 must be a positive divisor of the 16 channels"),
         ({"kernel_size": 2}, r"kernel_size must be odd"),
         ({"transform": "fft", "levels": 2}, r"levels=2, expected 1"),
-        ({"transform": "dct"}, r"unknown transform 'dct'; expected 'dwt', 'fft', 'polyphase' or 'none'"),
+        ({"transform": "dct"}, r"transform='dct'; expected one of 'dwt', 'fft', 'polyphase', 'none'"),
         ({"transform": "none", "skips": False}, r"transform='none' with skips=False leaves no branch"),
-        ({"bands": "mixed"}, r"unknown bands layout 'mixed'"),
+        ({"bands": "mixed"}, r"bands='mixed'; expected one of 'shared', 'stacked'"),
+        ({"conv_levels": "finest"}, r"conv_levels='finest'; expected one of 'all', 'coarsest'"),
     ],
 )
 def test_mwa_bad_configuration_errors(kwargs, match):

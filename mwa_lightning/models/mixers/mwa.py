@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mwa_lightning.choices import check_choices
 from mwa_lightning.models.mixers.common import check_divisor, check_grid, conv_channels_last, grid_kernel, same_padding
 from mwa_lightning.models.mixers.local import LocalBranch
 from mwa_lightning.models.mixers.wavelet_fft import (
@@ -111,6 +112,7 @@ class MultiscaleWaveletAttention(nn.Module):
     ):
         super().__init__()
         self.grid_size = tuple(grid_size)
+        check_choices(MultiscaleWaveletAttention.__init__, transform=transform, bands=bands, conv_levels=conv_levels)
         if transform == "dwt":
             sequence = self.grid_size[0] == 1  # a sequence's (1, L) grid: the 1-D DWT along it
             kind = WaveletTransform1d if sequence else WaveletTransform
@@ -125,18 +127,12 @@ class MultiscaleWaveletAttention(nn.Module):
                 raise ValueError(f"transform='polyphase' has a single level; got levels={levels}, expected 1")
             self.transform = PolyphaseTransform()
             self.transform.check_grid(self.grid_size)
-        elif transform == "none":
+        else:  # "none"
             if not skips:
                 raise ValueError("transform='none' with skips=False leaves no branch at all; set skips=True")
             self.transform = None
-        else:
-            raise ValueError(f"unknown transform {transform!r}; expected 'dwt', 'fft', 'polyphase' or 'none'")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-size padding), got {kernel_size}")
-        if bands not in ("shared", "stacked"):
-            raise ValueError(f"unknown bands layout {bands!r}; expected 'shared' or 'stacked'")
-        if conv_levels not in ("all", "coarsest"):
-            raise ValueError(f"unknown conv_levels {conv_levels!r}; expected 'all' or 'coarsest'")
         self.bands = bands
         counts = self.transform.band_counts if self.transform is not None else ()
         self.n_conv_levels = min(len(counts), len(counts) if conv_levels == "all" else 1)
