@@ -11,7 +11,7 @@ box lent for a day -- would start again from nothing. So the report also writes,
   (``runs.csv``): still read, and rewritten as ``runs.jsonl`` by :func:`migrate` (``python -m
   mwa_lightning.experiments.archive results/*``) or by the next report that writes the runs;
 - ``scalars.csv``: ``variant``, ``seed``, ``tag``, ``step``, ``value``: the scalars the report reads of it
-  (:data:`~mwa_lightning.experiments.report.SCALARS`), at full precision;
+  (:data:`~mwa_lightning.experiments.record.SCALARS`), at full precision;
 
 and, under the ``test-once`` protocol, its per-image predictions are already in ``predictions.csv``. That is all
 the report, the contrasts, the stale-run check and the runner's skip need of a run. A run listed in ``runs.jsonl``
@@ -29,10 +29,11 @@ import csv
 import functools
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from mwa_lightning.experiments.record import RunRecord
 
 RUNS = "runs.jsonl"
 LEGACY_RUNS = "runs.csv"  # the same records as CSV rows with JSON cells, before runs.jsonl: read, then migrated
@@ -45,22 +46,10 @@ class CommittedRunsError(ValueError):
     """A study's committed runs cannot be read (a hand-edited or damaged ``runs.jsonl``); the message names the line."""
 
 
-@dataclass(frozen=True)
-class CommittedRun:
-    """One finished run: a line of ``runs.jsonl`` and (when read with them) its rows of ``scalars.csv``."""
-
-    variant: str
-    seed: int
-    seconds: float
-    finished: dict[str, Any]
-    config: dict[str, Any]
-    data: dict[str, str] | None = None  # data_fingerprint of its config's data
-    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-
-
-def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, int], CommittedRun]:
+def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, int], RunRecord]:
     """The committed runs of a study's results folder (``runs.jsonl``, or a ``runs.csv`` not yet migrated), by
-    (variant, seed), with their scalars if asked; {} when there are none."""
+    (variant, seed), as records without a folder (``path`` None), with their scalars if asked; {} when there are
+    none."""
     path, legacy = results_dir / RUNS, results_dir / LEGACY_RUNS
     if path.is_file() and legacy.is_file():
         raise CommittedRunsError(
@@ -80,8 +69,11 @@ def read_runs(results_dir: Path, with_scalars: bool = False) -> dict[tuple[str, 
             key = (row["variant"], int(row["seed"]))
             if not isinstance(key[0], str):
                 raise TypeError(f"variant {key[0]!r}")
-            fields = [row[name] for name in ("finished", "config", "data")]
-            runs[key] = CommittedRun(*key, float(row["seconds"]), *fields, scalars.get(key, {}))
+            if not isinstance(row["config"], dict) or not isinstance(row["finished"], dict):
+                raise TypeError("config and finished must be JSON objects")
+            runs[key] = RunRecord(
+                None, row["config"], scalars.get(key, {}), float(row["seconds"]), row["finished"], row["data"]
+            )
         except (TypeError, ValueError) as e:  # a hand-edited line
             raise CommittedRunsError(
                 f"{where}, line {line}: {e}; expected the fields {', '.join(RUN_FIELDS)} as the report writes them "
@@ -138,24 +130,26 @@ def _read_scalars(path: Path) -> dict[tuple[str, int], dict[str, list[tuple[int,
     return scalars
 
 
-def write_runs(results_dir: Path, runs: Iterable[CommittedRun]) -> int:
+def write_runs(results_dir: Path, runs: Mapping[tuple[str, int], RunRecord]) -> int:
     """Write ``runs.jsonl`` and ``scalars.csv`` (replacing them, and a ``runs.csv`` of before the migration) from
-    ``runs``; return how many runs."""
-    runs = sorted(runs, key=lambda r: (r.seed, r.variant))
+    the finished records ``runs``, by (variant, seed); return how many runs."""
+    keys = sorted(runs, key=lambda k: (k[1], k[0]))
     results_dir.mkdir(parents=True, exist_ok=True)
     with (results_dir / RUNS).open("w") as f:
-        for r in runs:
-            record = dict(zip(RUN_FIELDS, (r.variant, r.seed, r.seconds, r.finished, r.config, r.data), strict=True))
-            f.write(_json(record) + "\n")
+        for variant, seed in keys:
+            r = runs[variant, seed]
+            values = (variant, seed, r.seconds, r.finished_json, r.config, r.data)
+            f.write(_json(dict(zip(RUN_FIELDS, values, strict=True))) + "\n")
     (results_dir / LEGACY_RUNS).unlink(missing_ok=True)
     with (results_dir / SCALARS_FILE).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SCALAR_FIELDS)
-        for r in runs:
-            for tag in sorted(r.scalars):
-                for step, value in sorted(r.scalars[tag]):
-                    writer.writerow([r.variant, r.seed, tag, step, repr(float(value))])
-    return len(runs)
+        for variant, seed in keys:
+            scalars = runs[variant, seed].scalars
+            for tag in sorted(scalars):
+                for step, value in sorted(scalars[tag]):
+                    writer.writerow([variant, seed, tag, step, repr(float(value))])
+    return len(keys)
 
 
 def migrate(results_dir: Path) -> int | None:
@@ -163,7 +157,7 @@ def migrate(results_dir: Path) -> int | None:
     many runs, or None when there was nothing to migrate."""
     if not (results_dir / LEGACY_RUNS).is_file() or (results_dir / RUNS).is_file():
         return None
-    return write_runs(results_dir, read_runs(results_dir, with_scalars=True).values())
+    return write_runs(results_dir, read_runs(results_dir, with_scalars=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,12 +22,10 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import functools
 import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,82 +35,24 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from mwa_lightning import COMMAND
 from mwa_lightning.experiments.labels import run_description, short_name
+from mwa_lightning.experiments.record import SCALARS, RunRecord
 from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.metric_names import (
-    EPOCH,
     FLOPS,
     PARAMS,
     TEST_ACC,
-    THROUGHPUT,
-    THROUGHPUT_DEVICE,
     TRAIN_LOSS_EPOCH,
     VAL_ACC,
     VAL_ACC_TOP5,
 )
 from mwa_lightning.training.runs import (
     CONFIG_FILE,
-    FINISHED,
     IDENTITY_KEYS,
     LOGGER_KEYS,
     RESUME_KEYS,
-    RunState,
-    run_state,
 )
 
 RISE_EPOCHS = 3  # the report's "has it flattened?" column: the rise of validation top-1 over the last 3 epochs
-SCALARS = (VAL_ACC, VAL_ACC_TOP5, EPOCH, THROUGHPUT, THROUGHPUT_DEVICE, TRAIN_LOSS_EPOCH, PARAMS, FLOPS)
-
-
-@dataclass
-class RunRecord:
-    """One run folder: its config and the scalars it logged (tag -> [(step, value)]); or a run finished on another
-    machine, read from a study's committed results (:mod:`mwa_lightning.experiments.archive`), with the
-    ``finished.json`` it wrote there."""
-
-    path: Path
-    config: dict[str, Any]
-    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    seconds: float = 0.0  # wall time with the run's logger open: each event file's first to last event, summed
-    committed_finished: dict[str, Any] | None = None  # a committed run's finished.json (its folder is not here)
-
-    @property
-    def finished(self) -> bool:
-        return self.committed_finished is not None or run_state(self.path) == RunState.DONE
-
-    @property
-    def experiment(self) -> str:
-        return self.config.get("experiment", self.path.parent.name)
-
-    @functools.cached_property
-    def finished_json(self) -> dict[str, Any]:
-        """``finished.json``, read once ({} for an unfinished run)."""
-        if self.committed_finished is not None:
-            return self.committed_finished
-        path = self.path / FINISHED
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-    def final_metric(self, name: str) -> float:
-        """A metric of ``finished.json`` (NaN when absent: e.g. a run not tested after fit)."""
-        return float(self.finished_json.get("metrics", {}).get(name, math.nan))
-
-    def epochs_trained(self) -> float:
-        """Training epochs: ``finished.json``'s count, else one past the last epoch logged."""
-        return float(self.finished_json.get("epochs", max(self.series(EPOCH), default=-1.0) + 1))
-
-    def series(self, tag: str) -> list[float]:
-        return [v for _, v in sorted(self.scalars.get(tag, []))]
-
-    def throughput(self) -> list[float]:
-        """Training images per second over the run: all processes when logged, else the only one's."""
-        return self.series(THROUGHPUT) or self.series(THROUGHPUT_DEVICE)
-
-    def by_epoch(self, tag: str) -> list[float]:
-        """Values of an epoch-level metric, one per epoch in order (the last value logged at each step)."""
-        epochs = dict(self.scalars.get(EPOCH, []))
-        per_epoch: dict[int, float] = {}
-        for step, value in sorted(self.scalars.get(tag, [])):
-            per_epoch[int(epochs.get(step, len(per_epoch)))] = value
-        return [per_epoch[e] for e in sorted(per_epoch)]
 
 
 CSV_METRICS = "metrics.csv"  # what a CSVLogger run folder holds instead of event files

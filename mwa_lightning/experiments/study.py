@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import statistics
 import sys
@@ -77,7 +78,6 @@ from mwa_lightning import COMMAND
 from mwa_lightning.experiments.archive import (
     RUNS,
     SCALARS_FILE,
-    CommittedRun,
     CommittedRunsError,
     data_fingerprint,
     write_runs,
@@ -85,7 +85,8 @@ from mwa_lightning.experiments.archive import (
 from mwa_lightning.experiments.execution import JobsError, plan
 from mwa_lightning.experiments.execution import execute as run_all
 from mwa_lightning.experiments.paired import collect_predictions, predictions_path, read_predictions, write_contrasts
-from mwa_lightning.experiments.report import RunRecord, find_runs, report_runs, run_seconds
+from mwa_lightning.experiments.record import RunRecord
+from mwa_lightning.experiments.report import find_runs, report_runs, run_seconds
 from mwa_lightning.experiments.runspec import RunSpec
 from mwa_lightning.experiments.staleness import check_variants, refuse_stale, stale_runs
 from mwa_lightning.experiments.stats import (
@@ -200,7 +201,7 @@ def write_report(study: Study) -> list[dict[str, Any]]:
     own = study.logs / study.name
     on_disk = {record.path: record for record in find_runs(own)} if own.is_dir() else {}
     runs: list[RunRecord] = []
-    to_commit = []
+    to_commit: dict[tuple[str, int], RunRecord] = {}
     for run in study.runs():
         record = on_disk.pop(run.folder, None)
         if record is None and run.variant in study.aliases and run.folder.is_dir():
@@ -208,7 +209,7 @@ def write_report(study: Study) -> list[dict[str, Any]]:
         if (record is None or not record.finished) and run.state == RunState.COMMITTED:
             committed = study.committed_run(run.variant, run.seed, with_scalars=True)
             assert committed is not None
-            record = RunRecord(run.folder, committed.config, committed.scalars, committed.seconds, committed.finished)
+            record = dataclasses.replace(committed, path=run.folder)  # where its folder would be here
         if record is None:
             continue
         if run.variant in study.aliases:  # another study's run, reported under this study's variant name
@@ -216,11 +217,7 @@ def write_report(study: Study) -> list[dict[str, Any]]:
         elif record.finished:
             committed = study.committed_run(run.variant, run.seed) if run.state == RunState.COMMITTED else None
             data = committed.data if committed is not None else data_fingerprint(record.config)
-            to_commit.append(
-                CommittedRun(
-                    run.variant, run.seed, record.seconds, record.finished_json, record.config, data, record.scalars
-                )
-            )
+            to_commit[run.variant, run.seed] = dataclasses.replace(record, data=data)
         runs.append(record)
     runs += on_disk.values()  # folders under logs/<study> that are no run of the study file (not committed)
     rows: list[dict[str, Any]] = []

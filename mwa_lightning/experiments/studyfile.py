@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from mwa_lightning import packaged
-from mwa_lightning.experiments.archive import CommittedRun, read_runs
+from mwa_lightning.experiments.archive import read_runs
+from mwa_lightning.experiments.record import RunRecord
 from mwa_lightning.experiments.runspec import FIT, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants
 from mwa_lightning.training.runs import (
@@ -304,12 +305,12 @@ class Study:
         return RunSpec(experiment, seed, config_args, self.logs, variant=variant, command=command, committed=committed)
 
     @functools.cached_property
-    def committed_runs(self) -> dict[tuple[str, int], CommittedRun]:
+    def committed_runs(self) -> dict[tuple[str, int], RunRecord]:
         """This study's finished runs in its committed results (``results/<study>/runs.jsonl``,
         :mod:`mwa_lightning.experiments.archive`), by (variant, seed)."""
         return read_runs(self.results_dir)
 
-    def committed_run(self, variant: str, seed: int, with_scalars: bool = False) -> CommittedRun | None:
+    def committed_run(self, variant: str, seed: int, with_scalars: bool = False) -> RunRecord | None:
         """The committed run of ``variant`` (this study's, or for a ``same_as`` variant the other study's) and
         ``seed``; None when there is none."""
         if variant in self.aliases:
@@ -318,7 +319,7 @@ class Study:
         return (self._committed_with_scalars if with_scalars else self.committed_runs).get((variant, seed))
 
     @functools.cached_property
-    def _committed_with_scalars(self) -> dict[tuple[str, int], CommittedRun]:
+    def _committed_with_scalars(self) -> dict[tuple[str, int], RunRecord]:
         return read_runs(self.results_dir, with_scalars=True)
 
     def runs(self, only: Sequence[str] = ()) -> list[RunSpec]:

@@ -162,7 +162,7 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
     logs = path.parent / "logs" / "fair"
     for (variant, seed), run in committed.items():
         folder = logs / variant / f"seed{seed}"
-        assert run.finished == yaml.safe_load((folder / "finished.json").read_text())
+        assert run.finished_json == yaml.safe_load((folder / "finished.json").read_text())
         assert run.config == yaml.safe_load((folder / "config.yaml").read_text())
         assert len(run.scalars["val/acc"]) == 3 and run.seconds > 0
     elsewhere = path.parent / "elsewhere"

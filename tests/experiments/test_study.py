@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from mwa_lightning.experiments.record import RunRecord
 from mwa_lightning.experiments.study import Study, StudyError, main
 from tests.helpers import ROOT, run_cli, tiny_config
 
@@ -333,8 +334,8 @@ def test_a_committed_run_is_held_to_its_data_files_not_to_their_folder(tmp_path,
     fingerprint = archive.data_fingerprint(config)
     names = ["batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
     assert sorted(fingerprint) == [f"cifar-10-batches-py/{n}" for n in names]
-    run = archive.CommittedRun("mwa", 0, 60.0, {"epochs": 1, "metrics": {}}, config, fingerprint)
-    archive.write_runs(tmp_path / "moved", [run])
+    run = RunRecord(None, config, {}, 60.0, {"epochs": 1, "metrics": {}}, fingerprint)
+    archive.write_runs(tmp_path / "moved", {("mwa", 0): run})
     assert archive.read_runs(tmp_path / "moved")[("mwa", 0)] == run  # written and read back whole
 
     study = Study.load(path, data_dir=there)
@@ -360,6 +361,7 @@ def test_committed_runs_in_csv_rows_migrate_to_json_lines_as_the_same_records(tm
     """A results folder of before JSON Lines (runs.csv: CSV rows with JSON cells, a config longer than csv's
     default field limit) is read as it is, and the migration rewrites it as runs.jsonl, the same records."""
     import csv
+    import dataclasses
     import json
 
     from mwa_lightning.experiments import archive
@@ -387,7 +389,7 @@ def test_committed_runs_in_csv_rows_migrate_to_json_lines_as_the_same_records(tm
     after = archive.read_runs(folder, with_scalars=True)
     assert after.keys() == before.keys()
     for key in before:  # NaN is not equal to itself: compare the JSON
-        assert archive._json(after[key].__dict__) == archive._json(before[key].__dict__)
+        assert archive._json(dataclasses.asdict(after[key])) == archive._json(dataclasses.asdict(before[key]))
     assert archive.migrate(folder) is None  # nothing left to migrate
 
     (folder / archive.LEGACY_RUNS).write_text("variant\n")  # a stale copy beside the migrated file
