@@ -167,3 +167,14 @@ def test_afno_warns_once_naming_a_setting_that_kills_every_mode():
     messages = [str(w.message) for w in caught if "soft-shrinkage" in str(w.message)]
     assert len(messages) == 1 and "dim=64" in messages[0] and "sparsity_threshold=0.1" in messages[0]
     assert alive.dead_fraction() == 0.0 and AFNO(384, (8, 8), sparsity_threshold=0.1).dead_fraction() < 1.0
+
+
+def test_the_identity_mixers_first_class_path_still_builds_it():
+    """IdentityMixer moved from local.py to identity.py: a config or run folder written with its first class path
+    builds the same class, and the registry names its new home."""
+    from mwa_lightning.models.mixers import IdentityMixer, mixer_class
+    from mwa_lightning.models.mixers.registry import MIXERS, import_class
+
+    assert import_class("mwa_lightning.models.mixers.local.IdentityMixer") is IdentityMixer
+    assert MIXERS["identity"] == "mwa_lightning.models.mixers.identity.IdentityMixer"
+    assert mixer_class("identity") is IdentityMixer and IdentityMixer.__module__.endswith(".identity")

@@ -24,7 +24,7 @@ _LAZY = {  # name -> the module that defines it
     "FourierMixer": "fnet",
     "GlobalFilter": "gfn",
     "ConvMixer": "local",
-    "IdentityMixer": "local",
+    "IdentityMixer": "identity",
     "LocalBranch": "local",
     "MultiscaleWaveletAttention": "mwa",
 }

@@ -1,10 +1,9 @@
-"""Local token mixers: the local branch any mixer can take, and the controls of a fair comparison.
+"""Local token mixers: the local branch any mixer can take, and the plain convolution of a fair comparison (the
+other control, no mixing at all, is :mod:`~mwa_lightning.models.mixers.identity`).
 
 - :class:`LocalBranch`: ``GELU(conv1x1(x)) + GELU(conv3x3(x))`` on the token grid, the two convolution "skips"
   of MWA made one module, so that every mixer can get exactly the same local path (the backbone's
   ``local_branch`` option adds it beside any mixer; MWA uses it for its own skips).
-- :class:`IdentityMixer` (``identity``): no token mixing at all, MetaFormer's IdentityFormer (Yu et al.,
-  https://arxiv.org/abs/2210.13452): the floor every mixer must clear.
 - :class:`ConvMixer` (``conv``): one depthwise or grouped k x k convolution, optionally dilated: the plain
   local-convolution row.
 """
@@ -16,13 +15,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mwa_lightning.models.mixers.common import (
-    ParameterFree,
     check_divisor,
     check_grid,
     conv_channels_last,
     grid_kernel,
     same_padding,
 )
+
+# IdentityMixer's first home: its class path there (mwa_lightning.models.mixers.local.IdentityMixer, the registry's
+# until it moved to identity.py) still resolves, so that a config or a run folder written before builds the same model
+from mwa_lightning.models.mixers.identity import IdentityMixer
 
 
 class LocalBranch(nn.Module):
@@ -62,19 +64,6 @@ class LocalBranch(nn.Module):
         so that a mixer plus the branch rounds exactly as MWA with its own skips."""
         one, three = self._branch(self.conv1x1, x), self._branch(self.conv3x3, x)
         return one + three if base is None else base + one.to(base.dtype) + three.to(base.dtype)
-
-
-class IdentityMixer(ParameterFree):
-    """No token mixing: the tokens pass through unchanged (MetaFormer's IdentityFormer).
-
-    Args:
-        dim: channels C (unused: the mixer has no parameters).
-        grid_size: token grid (H, W).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        check_grid(self, x)
-        return x
 
 
 class ConvMixer(nn.Module):
@@ -117,3 +106,6 @@ class ConvMixer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_grid(self, x)
         return conv_channels_last(self.conv, x).to(x.dtype)
+
+
+__all__ = ["ConvMixer", "IdentityMixer", "LocalBranch"]

@@ -24,7 +24,7 @@ MIXERS: dict[str, str] = {
     "afno": "mwa_lightning.models.mixers.afno.AFNO",
     "gfn": "mwa_lightning.models.mixers.gfn.GlobalFilter",
     "mwa": "mwa_lightning.models.mixers.mwa.MultiscaleWaveletAttention",
-    "identity": "mwa_lightning.models.mixers.local.IdentityMixer",
+    "identity": "mwa_lightning.models.mixers.identity.IdentityMixer",
     "conv": "mwa_lightning.models.mixers.local.ConvMixer",
     "fnet": "mwa_lightning.models.mixers.fnet.FourierMixer",
 }
