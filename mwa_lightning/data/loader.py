@@ -86,9 +86,9 @@ class SeededLoader(DataLoader):
     before that.
     """
 
-    def __init__(self, *args: Any, next_pass: Callable[[], PassPlan] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, next_pass: Callable[[], PassPlan], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.next_pass = next_pass
+        self.next_pass = next_pass  # an attribute of the same name: Lightning rebuilds the loader from its attributes
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -97,8 +97,8 @@ class SeededLoader(DataLoader):
         pass
 
     def __iter__(self):
-        seed, skip, epoch = self.next_pass() if self.next_pass is not None else (None, 0, None)
-        if seed is not None and self.generator is not None:
+        seed, skip, epoch = self.next_pass()
+        if self.generator is not None:
             self.generator.manual_seed(seed)
         if epoch is not None:
             set_sampler_epoch(self, epoch)  # the value Lightning sets later: the resumed pass is the uninterrupted one
