@@ -51,6 +51,8 @@ class ModelSummaryWithFlops(ModelSummary):
     command line turns the trainer's default summary into this one (:meth:`promote`), so that no option is added to
     a run's config."""
 
+    flops = 0  # the model's own count, set at fit start (a class attribute: promote() makes no new instance)
+
     @classmethod
     def promote(cls, trainer: L.Trainer) -> None:
         """Make the trainer's plain ModelSummary (the default one, or one a config added) this class; its settings
@@ -67,7 +69,7 @@ class ModelSummaryWithFlops(ModelSummary):
         # Lightning's per-layer FLOPs column is all zeros without an example input: left out rather than shown
         zeros = [name for name, values in summary_data if name == "FLOPs" and {str(v).strip() for v in values} == {"0"}]
         columns = [(name, values) for name, values in summary_data if name not in zeros]
-        super().summarize(columns, *args, total_flops=getattr(self, "flops", 0) or total_flops, **kwargs)
+        super().summarize(columns, *args, total_flops=self.flops or total_flops, **kwargs)
 
 
 def last_checkpoint_target(trainer: L.Trainer) -> str | None:
