@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from mwa_lightning import early_signal
+from mwa_lightning.lazy import lazy_exports
 
 early_signal.catch()  # before torch is imported: a warning signal during start-up is kept, not fatal
 
@@ -19,14 +20,14 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was not installed
     __version__ = "unknown"
 
+_LAZY = {"VisionTransformer": "mwa_lightning.models"}  # imports torch: on first use, not on import (PEP 562)
+
 __all__ = ["COMMAND", "SUBCOMMANDS", "VisionTransformer", "__version__"]
 
+# ``mwa_lightning.VisionTransformer`` imports torch on first use, so that the tools' ``--help`` and the study
+# runner's parent process never pay for it
+__getattr__, _lazy_dir = lazy_exports(__name__, _LAZY, _LAZY)
 
-def __getattr__(name: str):
-    # ``mwa_lightning.VisionTransformer`` imports torch on first use, not on ``import mwa_lightning``: the tools'
-    # ``--help`` and the study runner's parent process never pay for torch (PEP 562)
-    if name == "VisionTransformer":
-        from mwa_lightning.models import VisionTransformer
 
-        return VisionTransformer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_lazy_dir()})
