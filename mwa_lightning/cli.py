@@ -2,8 +2,9 @@
 
 ``mwa-lightning fit|validate|test|predict ...`` is a LightningCLI with the project's defaults:
 
-- the model is :class:`~mwa_lightning.training.classifier.ImageClassifier`; its token mixer is chosen by class
-  path (``model.mixer``); the data is any :class:`~mwa_lightning.data.ImageDataModule` by class path (``data``);
+- the model is :class:`~mwa_lightning.training.classifier.Classifier`; its token mixer is chosen by class
+  path (``model.mixer``); the data is any :class:`~mwa_lightning.data.ClassificationDataModule` by class path
+  (``data``);
 - ``num_classes``, ``image_size`` (or a sequence's ``seq_len``) and ``in_chans`` are linked from the DataModule to
   the model, never written twice;
 - ``experiment`` names the run: TensorBoard logs, the resolved ``config.yaml`` and ``checkpoints/`` go to
@@ -42,10 +43,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Th
 from lightning.pytorch.cli import LightningArgumentParser
 
 from mwa_lightning import COMMAND, SUBCOMMANDS, data, models, packaged
-from mwa_lightning.data import ImageDataModule
+from mwa_lightning.data import ClassificationDataModule
 from mwa_lightning.lightning_compat import GuardedCLI, debug_mode_active, option_names, training_started
 from mwa_lightning.training.callbacks import LastCheckpoint, ModelSummaryWithFlops, samples_in_batch
-from mwa_lightning.training.classifier import ImageClassifier, NonFiniteLossError
+from mwa_lightning.training.classifier import Classifier, NonFiniteLossError
 from mwa_lightning.training.malloc import tune_malloc
 from mwa_lightning.training.metric_names import HP_TOP1_BEST, HP_TOP1_LAST, TEST, VAL, VAL_ACC, VAL_ACC_BEST
 from mwa_lightning.training.precision import native_precision
@@ -209,7 +210,7 @@ class MWACLI(GuardedCLI):
     @staticmethod
     def _record_backbone_defaults(cfg: Namespace) -> dict[str, Any]:
         """Set every backbone option the config leaves to the code's default to that default, so that the run
-        folder's ``config.yaml`` records the whole model (:meth:`ImageClassifier.backbone_defaults`); the ones set."""
+        folder's ``config.yaml`` records the whole model (:meth:`Classifier.backbone_defaults`); the ones set."""
         data = cfg.get("data")
         class_path = data.get("class_path") if isinstance(data, Namespace) else None
         if not class_path:
@@ -218,7 +219,7 @@ class MWACLI(GuardedCLI):
 
         sequence = getattr(import_class(class_path), "seq_len", None) is not None
         filled = {}
-        for name, default in ImageClassifier.backbone_defaults(sequence).items():
+        for name, default in Classifier.backbone_defaults(sequence).items():
             if name not in cfg.model or (cfg.model[name] is None and default is not None):
                 cfg.model[name] = filled[name] = default
         return filled
@@ -416,8 +417,8 @@ def main(args: list[str] | None = None, run: bool = True) -> MWACLI:
         package_log.addHandler(logging.StreamHandler(sys.stderr))
     try:
         return MWACLI(
-            ImageClassifier,
-            ImageDataModule,
+            Classifier,
+            ClassificationDataModule,
             subclass_mode_data=True,
             seed_everything_default=0,
             trainer_defaults={"logger": LOGGER},

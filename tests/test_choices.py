@@ -8,7 +8,7 @@ import pytest
 from mwa_lightning.choices import check_choices
 from mwa_lightning.data import CIFAR10DataModule, CIFAR100DataModule, ImageNetDataModule
 from mwa_lightning.data.augment import Augment
-from mwa_lightning.data.base import ImageDataModule
+from mwa_lightning.data.base import ClassificationDataModule
 from mwa_lightning.data.folder import ImageFolderDataModule
 from mwa_lightning.models import MultiscaleWaveletAttention
 
@@ -26,7 +26,7 @@ CASES = [  # (builds it with one bad choice, where the Literal is annotated, the
         "conv_levels",
         "",
     ),
-    (lambda: CIFAR10DataModule(augment_on="gpu"), ImageDataModule.__init__, "augment_on", ""),
+    (lambda: CIFAR10DataModule(augment_on="gpu"), ClassificationDataModule.__init__, "augment_on", ""),
     (lambda: CIFAR100DataModule(labels="medium"), CIFAR100DataModule.__init__, "labels", ""),
     (lambda: ImageNetDataModule(data_dir=".", source="s3"), ImageFolderDataModule.__init__, "source", ""),
     (lambda: Augment(crop="centre"), Augment, "crop", "augment."),

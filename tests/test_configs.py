@@ -6,9 +6,9 @@ import pytest
 import yaml
 from lightning.pytorch.strategies import DDPStrategy
 
-from mwa_lightning.data import ImageDataModule
+from mwa_lightning.data import ClassificationDataModule
 from mwa_lightning.models import MultiscaleWaveletAttention
-from mwa_lightning.training.classifier import ImageClassifier
+from mwa_lightning.training.classifier import Classifier
 from tests.helpers import ROOT, instantiate, resolved
 
 CONFIGS = ROOT / "configs"
@@ -49,7 +49,7 @@ def _config_refs(path: Path) -> set[Path]:
 def test_every_experiment_config_parses_and_instantiates(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = instantiate("--config", str(config))
-    assert isinstance(cli.model, ImageClassifier) and isinstance(cli.datamodule, ImageDataModule)
+    assert isinstance(cli.model, Classifier) and isinstance(cli.datamodule, ClassificationDataModule)
     assert cli.model.hparams.num_classes == cli.datamodule.num_classes  # linked, not written twice
     data, net = cli.datamodule, cli.model.net  # the input's size and channels: linked too
     assert net.input_shape[0] == data.in_chans and net.input_shape[-1] == (data.seq_len or data.image_size)

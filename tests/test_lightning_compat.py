@@ -54,7 +54,7 @@ def test_the_guard_wraps_the_trainer_call():
 def test_loop_progress_readers_follow_a_real_fit(tmp_path):
     from lightning.pytorch.callbacks import Callback
 
-    from mwa_lightning.training.classifier import ImageClassifier
+    from mwa_lightning.training.classifier import Classifier
 
     seen = []
 
@@ -64,7 +64,7 @@ def test_loop_progress_readers_follow_a_real_fit(tmp_path):
 
     trainer = tiny_trainer(tmp_path, max_epochs=1, limit_val_batches=0, callbacks=[Probe()])
     assert not lightning_compat.training_started(trainer)
-    trainer.fit(ImageClassifier(size="tiny"), tiny_data(augment=PLAIN))
+    trainer.fit(Classifier(size="tiny"), tiny_data(augment=PLAIN))
     assert lightning_compat.training_started(trainer)
     assert [last for last, _ in seen] == [False] * (len(seen) - 1) + [True]
     assert [middle for _, middle in seen] == [True] * (len(seen) - 1) + [False]

@@ -12,7 +12,8 @@ from mwa_lightning.lazy import lazy_exports
 _LAZY = {  # name -> the module that defines it
     "Augment": "augment",
     "DiskDataModule": "base",
-    "ImageDataModule": "base",
+    "ClassificationDataModule": "base",
+    "ImageDataModule": "base",  # ClassificationDataModule's first name (importable; not listed in __all__)
     "InMemoryDataModule": "base",
     "CIFAR10DataModule": "cifar",
     "CIFAR100DataModule": "cifar",
@@ -30,9 +31,9 @@ __all__ = [
     "Augment",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
+    "ClassificationDataModule",
     "DataError",
     "DiskDataModule",
-    "ImageDataModule",
     "ImageFolderDataModule",
     "ImageNetDataModule",
     "InMemoryDataModule",

@@ -1,10 +1,11 @@
-"""The DataModule family: what every image DataModule shares, and the in-memory and on-disk bases.
+"""The DataModule family: what every DataModule shares (images or sequences), and the in-memory and on-disk bases.
 
-- :class:`ImageDataModule`: the settings, the resumable training passes (:mod:`mwa_lightning.data.loader`),
+- :class:`ClassificationDataModule`: the settings, the resumable training passes (:mod:`mwa_lightning.data.loader`),
   the loaders and the DDP sampler choice, prediction on a folder of images, and the device augmentation hook.
-  A subclass builds ``self.splits`` (:meth:`~ImageDataModule.setup_splits`) and says what a loader of a split
-  serves (:meth:`~ImageDataModule.split_dataset`); the image-folder DataModules (:mod:`mwa_lightning.data.folder`)
-  decode per image and subclass it directly.
+  A subclass builds ``self.splits`` (:meth:`~ClassificationDataModule.setup_splits`) and says what a loader of a
+  split serves (:meth:`~ClassificationDataModule.split_dataset`); the image-folder DataModules
+  (:mod:`mwa_lightning.data.folder`) decode per image and subclass it directly. ``ImageDataModule`` is its first
+  name, kept as an alias.
 - :class:`InMemoryDataModule`: splits held as uint8 tensors, with a seeded validation split carved from train;
   a subclass only reads a split (:meth:`~InMemoryDataModule.load_split`); the synthetic tasks.
 - :class:`DiskDataModule`: an in-memory DataModule read from the dataset's original files (CIFAR, Tiny-ImageNet).
@@ -71,8 +72,8 @@ def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     return batch
 
 
-class ImageDataModule(L.LightningDataModule):
-    """Base of every DataModule here.
+class ClassificationDataModule(L.LightningDataModule):
+    """Base of every DataModule here: a classification task's splits, of images or of sequences.
 
     Args:
         batch_size: per-process batch size.
@@ -118,7 +119,7 @@ class ImageDataModule(L.LightningDataModule):
         predict_folder: str | Path | None = None,
     ):
         super().__init__()
-        check_choices(ImageDataModule.__init__, augment_on=augment_on)
+        check_choices(ClassificationDataModule.__init__, augment_on=augment_on)
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         if val_size < 0:
@@ -269,7 +270,7 @@ def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
     return torch.cat(picks).sort().values
 
 
-class InMemoryDataModule(ImageDataModule):
+class InMemoryDataModule(ClassificationDataModule):
     """A DataModule whose splits are uint8 tensors in memory; a subclass reads them (:meth:`load_split`).
 
     ``val_size > 0`` carves the validation split from the training images with a permutation seeded by
@@ -279,7 +280,7 @@ class InMemoryDataModule(ImageDataModule):
 
     Args:
         train_size: training images to keep after the validation split (None: all of them).
-        **kwargs: the shared settings of :class:`ImageDataModule`.
+        **kwargs: the shared settings of :class:`ClassificationDataModule`.
     """
 
     def __init__(self, train_size: int | None = None, **kwargs: Any):
@@ -344,7 +345,7 @@ class DiskDataModule(InMemoryDataModule):
         data_dir: folder that holds (or will hold) the dataset's extracted folder.
         download: fetch the official archive, verify its checksum and extract it, in ``prepare_data``.
             Data already on disk is used as it is.
-        **kwargs: the shared settings of :class:`ImageDataModule`.
+        **kwargs: the shared settings of :class:`ClassificationDataModule`.
     """
 
     def __init__(self, data_dir: str | Path = "data", download: bool = False, **kwargs: Any):
@@ -402,3 +403,7 @@ class DiskDataModule(InMemoryDataModule):
                 else " Set download: true (--data.download true) to fetch it, or " + self.how_to_get()
             )
             raise DataError(f"{type(self).__name__}: in {self.data_dir} these are missing: {listed}.{hint}")
+
+
+# its first name, from before it also served sequences: code that imports it keeps working
+ImageDataModule = ClassificationDataModule

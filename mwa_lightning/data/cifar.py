@@ -53,7 +53,7 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[Tensor, Tensor]:
 class CIFAR10DataModule(DiskDataModule):
     """CIFAR-10: 50,000 train and 10,000 test images of 32x32 px in 10 classes.
 
-    ``data_dir`` holds ``cifar-10-batches-py/``. See :class:`~mwa_lightning.data.base.ImageDataModule` for the
+    ``data_dir`` holds ``cifar-10-batches-py/``. See :class:`~mwa_lightning.data.base.ClassificationDataModule` for the
     shared settings.
     """
 

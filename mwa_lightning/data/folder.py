@@ -57,7 +57,7 @@ from mwa_lightning.data.augment import (
     image_transform,
     normalize,
 )
-from mwa_lightning.data.base import ImageDataModule, Split
+from mwa_lightning.data.base import ClassificationDataModule, Split
 from mwa_lightning.data.errors import DataError, unreadable_image
 from mwa_lightning.data.images import image_files, synset_names
 
@@ -125,7 +125,7 @@ class FolderImages(Dataset):
         return (self.transform(image) if self.transform else image), label
 
 
-class ImageFolderDataModule(ImageDataModule):
+class ImageFolderDataModule(ClassificationDataModule):
     """Any dataset in the ``train/<class>/``, ``val/<class>/`` layout (module docstring).
 
     Args:
@@ -133,7 +133,7 @@ class ImageFolderDataModule(ImageDataModule):
         image_size: side of the training and evaluation crops.
         source: "folder" (the files) or "litdata" (the chunks of ``mwa-lightning prepare``).
         litdata_dir: the preprocessing command's output folder (``train/``, ``val/``, ``classes.json``).
-        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule` (batch size,
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ClassificationDataModule` (batch size,
             workers, augmentation, ...); ``val_size`` must stay 0 (validation is the val folder).
     """
 

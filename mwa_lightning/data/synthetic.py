@@ -162,7 +162,7 @@ class GeneratedDataModule(InMemoryDataModule):
         num_train: training images.
         num_test: test images (an independent draw).
         data_seed: seed of the generator; train and test use ``data_seed`` and ``data_seed + 1``.
-        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.ClassificationDataModule`.
     """
 
     def __init__(self, num_train: int = 10_000, num_test: int = 2_000, data_seed: int = 0, **kwargs: Any):
@@ -186,7 +186,7 @@ class SyntheticDataModule(GeneratedDataModule):
         window: side of the fine texture's square, in pixels.
         noise: standard deviation of the pixel noise (on a [0, 1] scale).
         **kwargs: ``num_train``, ``num_test``, ``data_seed`` (:class:`GeneratedDataModule`) and the shared
-            settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+            settings of :class:`~mwa_lightning.data.base.ClassificationDataModule`.
     """
 
     num_classes = NUM_COARSE * NUM_FINE
@@ -216,7 +216,7 @@ class PeriodicDataModule(GeneratedDataModule):
         noise: standard deviation of the pixel noise (on a [0, 1] scale).
         amplitude: amplitude of a full-strength wave (on a [0, 1] scale).
         **kwargs: ``num_train``, ``num_test``, ``data_seed`` (:class:`GeneratedDataModule`) and the shared
-            settings of :class:`~mwa_lightning.data.base.ImageDataModule`.
+            settings of :class:`~mwa_lightning.data.base.ClassificationDataModule`.
     """
 
     num_classes = len(PAIRS)

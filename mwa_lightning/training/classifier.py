@@ -1,4 +1,4 @@
-"""ImageClassifier: the LightningModule that trains a :class:`~mwa_lightning.models.VisionTransformer`.
+"""Classifier: the LightningModule that trains a :class:`~mwa_lightning.models.VisionTransformer`.
 
 The recipe is the MWA paper's (its settings match the AFNO repository's CIFAR script): AdamW with lr 5e-4 and
 weight decay 0.05, a per-step linear warm-up over 5 epochs then cosine decay to 1e-5, label smoothing 0.1 on
@@ -69,8 +69,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     ]
 
 
-class ImageClassifier(L.LightningModule):
-    """A ViT image classifier with the paper's optimisation recipe.
+class Classifier(L.LightningModule):
+    """A ViT classifier of images or sequences, with the paper's optimisation recipe.
 
     Args:
         num_classes: classes; linked from the DataModule by the command line.
@@ -150,7 +150,7 @@ class ImageClassifier(L.LightningModule):
         parameters = inspect.signature(backbone.__init__).parameters.values()
         own = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
         defaults = {**trunk_defaults(), **own} if sequence else own
-        return {k: v for k, v in defaults.items() if k not in (*ImageClassifier.LINKED, "mixer")}
+        return {k: v for k, v in defaults.items() if k not in (*Classifier.LINKED, "mixer")}
 
     def setup(self, stage: str) -> None:
         # FLOPs per image, forward (evaluation) and forward + backward (training), for ThroughputMonitor
@@ -309,3 +309,7 @@ class ImageClassifier(L.LightningModule):
             ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=start, total_iters=warmup)
             scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": LR}}
+
+
+# its first name, from before it also classified sequences: code and notebooks that import it keep working
+ImageClassifier = Classifier

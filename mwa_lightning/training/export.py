@@ -107,9 +107,9 @@ def export(run: Path, fmt: str, out: Path | None = None, tolerance: float = 1e-4
     ckpt, run_dir = checkpoint_of(run)
     import torch
 
-    from mwa_lightning.training.classifier import ImageClassifier
+    from mwa_lightning.training.classifier import Classifier
 
-    model = ImageClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
+    model = Classifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
     hparams = dict(model.hparams)
     if hparams.get("seq_len") is not None:
         raise ExportError(f"{ckpt} is a sequence model; export takes image models")

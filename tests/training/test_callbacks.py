@@ -8,7 +8,7 @@ from mwa_lightning.training.callbacks import (
     last_checkpoint_written,
     samples_in_batch,
 )
-from mwa_lightning.training.classifier import ImageClassifier
+from mwa_lightning.training.classifier import Classifier
 from tests.helpers import PLAIN, tiny_data, tiny_trainer
 
 
@@ -17,7 +17,7 @@ def test_last_ckpt_is_rewritten_every_epoch_with_that_epochs_weights(tmp_path):
     trainer = tiny_trainer(tmp_path, max_epochs=3, limit_val_batches=0, callbacks=[last], enable_checkpointing=True)
     assert last_checkpoint_target(trainer) == str(tmp_path / "ckpt" / "last.ckpt")
     assert last_checkpoint_written(trainer) == ""  # nothing written before training
-    model = ImageClassifier(size="tiny")
+    model = Classifier(size="tiny")
     trainer.fit(model, tiny_data(augment=PLAIN))
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["last.ckpt"]  # one file, no versions
     assert last_checkpoint_written(trainer) == str(tmp_path / "ckpt" / "last.ckpt")

@@ -9,7 +9,7 @@ import torch
 
 from mwa_lightning.data import SyntheticDataModule
 from mwa_lightning.training import export
-from mwa_lightning.training.classifier import NORMALIZATION, ImageClassifier
+from mwa_lightning.training.classifier import NORMALIZATION, Classifier
 from tests.helpers import run_cli, tiny_config
 
 GFN = "mwa_lightning.models.GlobalFilter"  # an FFT mixer: what the legacy ONNX exporter could not take
@@ -26,7 +26,7 @@ def run(request, tmp_path_factory):
 
 def _reference(run, images: torch.Tensor) -> torch.Tensor:
     """The checkpoint's probabilities, preprocessed by the DataModule's own transform (not the export's code)."""
-    model = ImageClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True).eval()
+    model = Classifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True).eval()
     with torch.no_grad():
         return model(SyntheticDataModule().normalize(images)).softmax(-1)
 

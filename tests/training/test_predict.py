@@ -11,7 +11,7 @@ from PIL import Image
 
 from mwa_lightning.data import SyntheticDataModule
 from mwa_lightning.models import MultiscaleWaveletAttention
-from mwa_lightning.training.classifier import ImageClassifier
+from mwa_lightning.training.classifier import Classifier
 from tests.helpers import run_cli, tiny_config
 
 
@@ -27,14 +27,14 @@ def test_checkpoints_load_with_weights_only_and_keep_the_class_names(trained):
     _, run = trained
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["hyper_parameters"]["class_names"] == SyntheticDataModule().classes
-    model = ImageClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True)
+    model = Classifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert model.hparams.class_names[0] == "x-wave+v-stripes"
 
 
 def test_a_model_built_in_python_saves_a_checkpoint_that_loads_with_weights_only(tmp_path):
     from lightning import Trainer
 
-    model = ImageClassifier(size="tiny", mixer=functools.partial(MultiscaleWaveletAttention, levels=2))
+    model = Classifier(size="tiny", mixer=functools.partial(MultiscaleWaveletAttention, levels=2))
     trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(model, SyntheticDataModule(num_train=32, num_test=16, batch_size=16))
     trainer.save_checkpoint(tmp_path / "m.ckpt")
@@ -42,7 +42,7 @@ def test_a_model_built_in_python_saves_a_checkpoint_that_loads_with_weights_only
         "class_path": "mwa_lightning.models.mixers.mwa.MultiscaleWaveletAttention",
         "init_args": {"levels": 2},
     }
-    loaded = ImageClassifier.load_from_checkpoint(tmp_path / "m.ckpt", weights_only=True)
+    loaded = Classifier.load_from_checkpoint(tmp_path / "m.ckpt", weights_only=True)
     assert loaded.net.blocks[0].mixer.transform.levels == 2
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
@@ -81,7 +81,7 @@ def test_predict_on_a_folder_of_images_of_any_size_writes_top5_names(trained):
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-5
         assert {row[f"class_{i}"] for i in range(1, 6)} <= names and len({row[f"class_{i}"] for i in range(1, 6)}) == 5
     # the probabilities are the model's on the fitted image, normalised like a test image
-    model = ImageClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True).eval()
+    model = Classifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", weights_only=True).eval()
     dm = SyntheticDataModule()
     from mwa_lightning.data.images import fit_square, read_rgb
 

@@ -6,7 +6,7 @@ import yaml
 from mwa_lightning.cli import main
 from mwa_lightning.models import VisionTransformer
 from mwa_lightning.models.vit import TRUNK_OPTIONS
-from mwa_lightning.training.classifier import ImageClassifier
+from mwa_lightning.training.classifier import Classifier
 from mwa_lightning.training.runs import RunFolderError, check_same_run
 from tests.helpers import tiny_config
 
@@ -40,7 +40,7 @@ def test_an_old_run_is_rebuilt_from_its_folder_after_a_default_changes(tmp_path,
     ]
     defaults[names.index("mlp_ratio") - (len(names) - len(defaults))] = 2.0
     monkeypatch.setattr(VisionTransformer.__init__, "__defaults__", tuple(defaults))
-    assert ImageClassifier.backbone_defaults(sequence=False)["mlp_ratio"] == 2.0
+    assert Classifier.backbone_defaults(sequence=False)["mlp_ratio"] == 2.0
     # as a user re-evaluates a run: its config and its checkpoint (loaded strictly: every shape the trained one's)
     cli = main(
         ["validate", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
