@@ -97,26 +97,26 @@ def _read_lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             yield line, record
 
 
-def _read_legacy(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    """(line number, record) of a ``runs.csv``: its JSON cells decoded (a config is longer than csv's default
-    128 KiB field limit allows, hence the raised limit, for this reader only)."""
+def _read_legacy(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a ``runs.csv``: its JSON cells decoded. A config is longer than csv's default
+    128 KiB field limit allows, so the limit is raised while this reader reads, and restored after."""
     limit = csv.field_size_limit(2**27)
     try:
         with path.open(newline="") as f:
             reader = csv.DictReader(f)
             if tuple(reader.fieldnames or ()) != RUN_FIELDS:
-                raise CommittedRunsError(
-                    f"{path}: expected the columns {', '.join(RUN_FIELDS)}, got {reader.fieldnames}"
-                )
-            for line, row in enumerate(reader, start=2):
-                try:
-                    for name in ("finished", "config", "data"):
-                        row[name] = json.loads(row[name])
-                except (TypeError, ValueError) as e:
-                    raise CommittedRunsError(f"{path}, line {line}: {e}") from None
-                yield line, row
+                expected = ", ".join(RUN_FIELDS)
+                raise CommittedRunsError(f"{path}: expected the columns {expected}, got {reader.fieldnames}")
+            rows = list(enumerate(reader, start=2))
     finally:
         csv.field_size_limit(limit)
+    for line, row in rows:
+        try:
+            for name in ("finished", "config", "data"):
+                row[name] = json.loads(row[name])
+        except (TypeError, ValueError) as e:
+            raise CommittedRunsError(f"{path}, line {line}: {e}") from None
+    return rows
 
 
 def _read_scalars(path: Path) -> dict[tuple[str, int], dict[str, list[tuple[int, float]]]]:
