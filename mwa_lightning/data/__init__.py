@@ -20,6 +20,8 @@ _LAZY = {  # name -> the module that defines it
     "DataError": "errors",
     "ImageFolderDataModule": "folder",
     "ImageNetDataModule": "folder",
+    "SequenceDataModule": "sequences",
+    "SequenceData": "sequences",  # SequenceDataModule's first name (importable; not listed in __all__)
     "SequentialCIFAR10DataModule": "sequences",
     "UCRDataModule": "sequences",
     "PeriodicDataModule": "synthetic",
@@ -38,6 +40,7 @@ __all__ = [
     "ImageNetDataModule",
     "InMemoryDataModule",
     "PeriodicDataModule",
+    "SequenceDataModule",
     "SequentialCIFAR10DataModule",
     "SyntheticDataModule",
     "TinyImageNetDataModule",

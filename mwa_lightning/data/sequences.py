@@ -1,10 +1,11 @@
 """Sequence classification DataModules: sequential CIFAR-10 and the UCR/UEA time-series archive.
 
-Both are in-memory DataModules of the image family (:class:`~mwa_lightning.data.base.InMemoryDataModule`): the
-same seeded validation split carved from the training sequences, the same resumable passes, the same study
-protocol. A split is ``(N, in_chans, L)`` (uint8 or float32) with int64 labels; batches are normalised per
-channel on the training device and not augmented. The model gets ``seq_len`` and ``in_chans`` by the command
-line's links, and with them a :class:`~mwa_lightning.models.sequence.SequenceTransformer`.
+Both are sequence DataModules (:class:`SequenceDataModule`), in memory like the image ones
+(:class:`~mwa_lightning.data.base.InMemoryDataModule`): the same seeded validation split carved from the training
+sequences, the same resumable passes, the same study protocol. A split is ``(N, in_chans, L)`` (uint8 or float32)
+with int64 labels; batches are normalised per channel on the training device and not augmented. The model gets
+``seq_len`` and ``in_chans`` by the command line's links, and with them a
+:class:`~mwa_lightning.models.sequence.SequenceTransformer`.
 
 - :class:`SequentialCIFAR10DataModule`: Long Range Arena's "Image" task: each CIFAR-10 image in grey (ITU-R 601
   luma, 0.299 R + 0.587 G + 0.114 B, rounded to 8 bits, as PIL's ``convert("L")``) read row by row as one
@@ -39,15 +40,23 @@ from mwa_lightning.lightning_compat import run_seed
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's convert("L")
 
 
-class SequenceData:
-    """What every sequence DataModule does differently from the image ones (a mixin before the image base):
-    no image size, no augmentation, per-channel normalisation of ``(B, C, L)`` batches."""
+class SequenceDataModule(InMemoryDataModule):
+    """Sequences in memory, a DataModule of its own: what it does differently from the image ones is no image
+    size, no augmentation and a per-channel normalisation of ``(B, C, L)`` batches. A subclass reads a split
+    (:meth:`~mwa_lightning.data.base.InMemoryDataModule.load_split`) as ``(N, in_chans, L)`` uint8 or float32
+    values and sets ``seq_len`` and ``in_chans`` (linked to the model).
+
+    Args:
+        **kwargs: the shared settings of :class:`~mwa_lightning.data.base.InMemoryDataModule`; ``augment_on`` must
+            stay "device" and ``predict_folder`` unset (both are about images).
+    """
 
     image_size = None
     MEAN: tuple[float, ...] = (0.0,)
     STD: tuple[float, ...] = (1.0,)
 
-    def _check_sequence_options(self) -> None:
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
         if self.augment_on != "device":
             raise ValueError(f"augment_on={self.augment_on!r}: sequences are not augmented; use 'device'")
         if self.predict_folder is not None:
@@ -83,21 +92,46 @@ class SequenceData:
         return cache[device]
 
 
-class SequentialCIFAR10DataModule(SequenceData, CIFAR10DataModule):
+# its first name, from when it was a mixin: code that imports it (``isinstance(dm, SequenceData)``) keeps working
+SequenceData = SequenceDataModule
+
+
+class SequentialCIFAR10DataModule(SequenceDataModule):
     """Sequential CIFAR-10 (LRA "Image"): grey CIFAR-10 images as 1,024-step sequences, 10 classes (module
-    docstring). ``data_dir`` holds ``cifar-10-batches-py/``; the other settings are the image DataModule's."""
+    docstring). The CIFAR-10 files are read, fetched and fingerprinted by a
+    :class:`~mwa_lightning.data.CIFAR10DataModule` it holds (``images``); this class only turns them into
+    sequences.
+
+    Args:
+        data_dir: the folder that holds ``cifar-10-batches-py/``.
+        download: fetch the official archive in ``prepare_data`` when files are missing.
+        **kwargs: the shared settings of :class:`SequenceDataModule`.
+    """
 
     seq_len = 32 * 32
     in_chans = 1
+    num_classes = 10
     MEAN = (0.4785,)  # grey CIFAR-10 training images (measured on 10,000 of them: 0.4785 and 0.2393)
     STD = (0.2393,)
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, data_dir: str | Path = "data", download: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        self._check_sequence_options()
+        self.images = CIFAR10DataModule(data_dir=data_dir, download=download)
+        self.data_dir, self.download = self.images.data_dir, download
+
+    def prepare_data(self) -> None:
+        self.images.prepare_data()
+
+    def fingerprint(self) -> dict[str, str] | None:
+        """The CIFAR-10 files' md5 (:meth:`~mwa_lightning.data.base.DiskDataModule.fingerprint`)."""
+        return self.images.fingerprint()
+
+    @property
+    def classes(self) -> list[str]:
+        return self.images.classes
 
     def load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        images, labels = super().load_split(split)
+        images, labels = self.images.load_split(split)
         return grey_sequences(images), labels
 
 
@@ -182,7 +216,7 @@ def stratified_resample(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-class UCRDataModule(SequenceData, InMemoryDataModule):
+class UCRDataModule(SequenceDataModule):
     """A UCR/UEA time-series classification set (module docstring). The archive's series are z-normalised: the
     batches are not shifted or scaled further (mean 0, std 1 for every channel).
 
@@ -208,7 +242,6 @@ class UCRDataModule(SequenceData, InMemoryDataModule):
     ):
         kwargs.setdefault("batch_size", 16)
         super().__init__(**kwargs)
-        self._check_sequence_options()
         if resample != "seed" and not (isinstance(resample, int) and resample >= 0):
             raise ValueError(
                 f"resample={resample!r}; expected 0 (the official split), a positive resample number or 'seed'"

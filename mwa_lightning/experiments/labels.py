@@ -54,11 +54,11 @@ def backbone_description(model: dict[str, Any], data_class: str | None = None) -
 
 
 def _serves_sequences(data_class: str | None) -> bool:
-    from mwa_lightning.data.sequences import SequenceData
+    from mwa_lightning.data.sequences import SequenceDataModule
     from mwa_lightning.models.mixers.registry import import_class
 
     try:
-        return data_class is not None and issubclass(import_class(data_class), SequenceData)
+        return data_class is not None and issubclass(import_class(data_class), SequenceDataModule)
     except (AttributeError, ImportError, ValueError, TypeError):
         return False
 

@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     from mwa_lightning.cli import main as cli_main  # torch and Lightning: after --help
-    from mwa_lightning.data.sequences import SequenceData
+    from mwa_lightning.data.sequences import SequenceDataModule
 
     if importlib.util.find_spec("aeon") is None:
         print(f"error: {MINIROCKET} needs the aeon package: pip install 'mwa-lightning[timeseries]'", file=sys.stderr)
         return 2
     cli = cli_main([*argv], run=False)  # parsed and instantiated as fit would; nothing trained
     dm, seed = cli.datamodule, int(cli.config["seed_everything"])
-    if not isinstance(dm, SequenceData):
+    if not isinstance(dm, SequenceDataModule):
         print(f"error: {MINIROCKET} needs a sequence DataModule; got {type(dm).__name__}", file=sys.stderr)
         return 2
     run_dir = Path(cli.trainer.log_dir)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mwa_lightning.data import SequentialCIFAR10DataModule, UCRDataModule
+from mwa_lightning.data import CIFAR10DataModule, SequenceDataModule, SequentialCIFAR10DataModule, UCRDataModule
 from mwa_lightning.data.errors import DataError
 from mwa_lightning.data.sequences import aeon_data_folder, grey_sequences, read_ts, stratified_resample
 from mwa_lightning.models import SequenceTransformer
@@ -36,6 +36,23 @@ def test_sequential_cifar10_reads_the_cifar_files(shared_data):
     torch.testing.assert_close(batch, dm.transform_batch((x[:8], y[:8]), train=False)[0])
     with pytest.raises(ValueError, match="sequences are not augmented"):
         SequentialCIFAR10DataModule(augment_on="workers")
+
+
+def test_sequential_cifar10_is_a_sequence_datamodule_holding_a_cifar10_reader(shared_data, tmp_path):
+    from mwa_lightning.data import InMemoryDataModule, SequenceData
+
+    assert issubclass(SequentialCIFAR10DataModule, SequenceDataModule) and issubclass(UCRDataModule, SequenceDataModule)
+    assert issubclass(SequenceDataModule, InMemoryDataModule) and SequenceData is SequenceDataModule  # its first name
+    assert not issubclass(SequentialCIFAR10DataModule, CIFAR10DataModule)  # it holds one; it is not one
+    folder = shared_data / "cifar10"
+    dm, images = SequentialCIFAR10DataModule(data_dir=folder), CIFAR10DataModule(data_dir=folder)
+    x, y = dm.load_split("test")
+    rgb, labels = images.load_split("test")
+    assert torch.equal(x, grey_sequences(rgb)) and torch.equal(y, labels)
+    assert dm.fingerprint() == images.fingerprint() is not None  # a committed run keeps its data fingerprint
+    assert dm.classes == images.classes and len(dm.classes) == dm.num_classes == 10
+    with pytest.raises(DataError, match=r"in .*empty.* these are missing: cifar-10-batches-py"):
+        SequentialCIFAR10DataModule(data_dir=tmp_path / "empty").load_split("train")
 
 
 @pytest.mark.parametrize("name", ["ArrowHead", "OSULeaf", "BasicMotions"])
