@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mwa_lightning.experiments.archive import RUNS, CommittedRunsError
+from mwa_lightning.experiments.prereg import verdicts_markdown
 from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
 from mwa_lightning.experiments.studyfile import Study
 from mwa_lightning.tables import markdown_table, write_csv
@@ -231,8 +232,14 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
     waiting = sorted(set(study.contrasts) - set(ready))
     note = f"\nNot yet computed (a variant has no finished run): {', '.join(waiting)}.\n" if waiting else ""
     md, table, plot = CONTRASTS_FILES
-    (out / md).write_text(contrasts_markdown(results) + note)
-    write_csv(out / table, [{**vars(r), "verdict": r.verdict} for r in results], quiet=True)
+    (out / md).write_text(contrasts_markdown(results) + note + verdicts_markdown(study.predictions, results))
+    rows = [{**vars(r), "verdict": r.verdict} for r in results]
+    if study.predictions:  # the pre-registered prediction of each contrast that has one, and its verdict
+        for row, r in zip(rows, results, strict=True):
+            prediction = study.predictions.get(r.name)
+            row["predicted"] = prediction.says if prediction else ""
+            row["prediction verdict"] = prediction.verdict(r) if prediction else ""
+    write_csv(out / table, rows, quiet=True)
     plot_contrasts(results, out / plot, f"{study.name}: paired contrasts")
     return results
 

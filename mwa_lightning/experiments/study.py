@@ -49,6 +49,8 @@ predictions (:mod:`mwa_lightning.experiments.stats`)::
     contrasts:
       mwa-vs-gfn: [mwa, gfn]                              # mwa - gfn
       local-helps-mwa-less: [[mwa+local, mwa], [gfn+local, gfn]]   # an interaction: (a - b) - (c - d)
+    predictions:                         # optional: what each contrast should show, written before any run
+      mwa-vs-gfn: equivalent             # or positive, negative, at-least <points>, at-most <points>
 
 Options: ``--jobs N`` trains up to N runs at once, the cores split between them or one GPU each
 (:mod:`~mwa_lightning.experiments.execution`); ``--dry-run`` lists the runs and their state (done, partial, todo,
@@ -58,7 +60,8 @@ shell-style pattern, e.g. to train the variants a later one's setting is chosen 
 one is written into the study file; ``--report-only`` writes the report from what is there. The report --
 ``results/<study>/report.md``, ``report.csv``, ``curves.png`` (:mod:`mwa_lightning.experiments.report`), and under
 the protocol ``predictions.csv`` and ``contrasts.md``, ``contrasts.csv``, ``contrasts.png``
-(:mod:`mwa_lightning.experiments.paired`), and the finished runs' ``runs.jsonl`` and ``scalars.csv``
+(:mod:`mwa_lightning.experiments.paired`; each pre-registered prediction's verdict:
+:mod:`~mwa_lightning.experiments.prereg`), and the finished runs' ``runs.jsonl`` and ``scalars.csv``
 (:mod:`mwa_lightning.experiments.archive`) -- goes to ``results/<study>/``, rewritten after every finished run;
 without run folders, ``--report-only`` recomputes the contrasts from the committed ``predictions.csv`` alone."""
 

@@ -20,6 +20,7 @@ import yaml
 
 from mwa_lightning import packaged
 from mwa_lightning.experiments.archive import read_runs
+from mwa_lightning.experiments.prereg import Prediction, PredictionError, parse_predictions
 from mwa_lightning.experiments.record import RunRecord
 from mwa_lightning.experiments.runspec import FIT, RUN_COMMANDS, RunSpec
 from mwa_lightning.experiments.stats import Contrast, contrast_variants
@@ -45,6 +46,7 @@ STUDY_KEYS = {
     "test_images",
     "variants_from",
     "delta",
+    "predictions",
     "resample_train_size",
 }
 PROTOCOLS = ("test-once",)
@@ -164,6 +166,7 @@ class Study:
     tasks: list[str] = field(default_factory=lambda: [""])  # each task its own data (test set); "" without tasks
     aliases: dict[str, tuple[Study, str]] = field(default_factory=dict)  # variant -> (study, variant) it reuses
     delta: float | None = None  # the equivalence margin, points of top-1 (mwa_lightning.experiments.stats)
+    predictions: dict[str, Prediction] = field(default_factory=dict)  # contrast -> its pre-registered prediction
     train_sizes: dict[str, int] = field(default_factory=dict)  # task -> training examples of each seed's resample
 
     def resample_train_size(self, task: str = "") -> int:
@@ -262,6 +265,16 @@ class Study:
         delta = spec.get("delta")
         if delta is not None and not (isinstance(delta, int | float) and not isinstance(delta, bool) and delta > 0):
             raise StudyError(f"{path}: delta={delta!r}; expected a positive equivalence margin in points of top-1")
+        try:
+            predictions = parse_predictions(spec.get("predictions"), spec.get("contrasts") or {}, delta, str(path))
+        except PredictionError as e:
+            raise StudyError(str(e)) from None
+        if any(tasks):  # each task's contrasts, each with the prediction of the contrast it repeats
+            predictions = {
+                f"{task}/{name}": dataclasses.replace(prediction, contrast=f"{task}/{name}")
+                for task in tasks
+                for name, prediction in predictions.items()
+            }
         train_size = spec.get("resample_train_size")
         sizes = train_size if isinstance(train_size, dict) else {t: train_size for t in tasks}
         if train_size is not None and not (
@@ -290,6 +303,7 @@ class Study:
             tasks=tasks,
             aliases=aliases,
             delta=None if delta is None else float(delta),
+            predictions=predictions,
             train_sizes={} if train_size is None else sizes,
         )
 
