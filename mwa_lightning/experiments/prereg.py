@@ -198,19 +198,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("predictions", nargs="+", help=f"NAME=PREDICTION, the prediction one of {FORMS}")
     parser.add_argument("--delta", type=float, help="the study's equivalence margin (for a bare 'equivalent')")
     args = parser.parse_args(argv)
+
+    def fail(message: str) -> None:  # one line, without argparse's usage
+        parser.exit(2, f"error: {message}\n")
+
     if not args.contrasts.is_file():
-        parser.error(f"no file {args.contrasts}")
+        fail(f"no file {args.contrasts}")
     results = read_contrasts(args.contrasts)
     spec = {}
     for item in args.predictions:
         name, sep, text = item.partition("=")
         if not sep:
-            parser.error(f"{item!r}; expected NAME=PREDICTION")
+            fail(f"{item!r}; expected NAME=PREDICTION")
         spec[name] = text
     try:
         predictions = parse_predictions(spec, [r.name for r in results], args.delta, str(args.contrasts))
     except PredictionError as e:
-        parser.error(str(e))
+        fail(str(e))
     print(verdicts_markdown(predictions, results).strip())
     return 0
 

@@ -175,7 +175,9 @@ def test_the_command_refuses_a_bad_prediction_in_one_line(tmp_path, capsys):
     write_contrasts(study)
     with pytest.raises(SystemExit) as exit_:
         main([str(study.results_dir / "contrasts.csv"), "a-vs-b=bigger"])
-    assert exit_.value.code == 2 and "predictions.a-vs-b: 'bigger'; expected" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: ") and "predictions.a-vs-b: 'bigger'; expected" in err
+    assert err.count("\n") == 1  # one line, no usage
 
 
 def _csv_rows(path):
