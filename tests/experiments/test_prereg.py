@@ -185,3 +185,20 @@ def _csv_rows(path):
 
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_a_study_with_tasks_predicts_each_tasks_contrast(tmp_path):
+    spec = {
+        "base": str(ROOT / "configs" / "quickstart.yaml"),
+        "seeds": [0, 1],
+        "protocol": "test-once",
+        "tasks": {"small": {"trainer.max_epochs": 1}, "large": {"trainer.max_epochs": 2}},
+        "variants": {"a": {}, "b": {}},
+        "contrasts": {"a-vs-b": ["a", "b"]},
+        "predictions": {"a-vs-b": "positive"},
+    }
+    path = tmp_path / "tasks.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    study = Study.load(path)
+    assert set(study.contrasts) == set(study.predictions) == {"small/a-vs-b", "large/a-vs-b"}
+    assert all(p.contrast == name and p.kind == "positive" for name, p in study.predictions.items())
