@@ -70,6 +70,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import heapq
 import os
 import statistics
 import sys
@@ -144,10 +145,12 @@ def print_power(study: Study) -> None:
     )
 
 
-def print_time_left(study: Study, runs: list[RunSpec]) -> None:
+def print_time_left(study: Study, runs: list[RunSpec], jobs: int = 1) -> None:
     """How long the runs not done would take one at a time: each at the median run-hours of its variant's finished
     runs (:func:`~mwa_lightning.experiments.report.run_seconds`; a committed run's from its row), or of all finished
-    runs for a variant with none; a partial run counts whole."""
+    runs for a variant with none; a partial run counts whole. With ``jobs`` > 1, also the wall time when the runs
+    start in order as slots free (as :mod:`~mwa_lightning.experiments.execution` starts them), each taking as long
+    as it did among the finished runs (measured as they ran: alone, or beside others)."""
 
     done: dict[str, list[float]] = {}
     left = []
@@ -162,12 +165,24 @@ def print_time_left(study: Study, runs: list[RunSpec]) -> None:
     if not left or not done:
         return
     everyone = statistics.median(t for times in done.values() for t in times)
-    seconds = sum(statistics.median(done.get(run.variant) or [everyone]) for run in left)
-    took = f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
+    each = [statistics.median(done.get(run.variant) or [everyone]) for run in left]
+    at_once = f", {_hours(wall_time(each, jobs))} at --jobs {jobs}" if jobs > 1 else ""
     print(
-        f"left: {len(left)} runs, about {took} one at a time (each at the median time of its variant's finished "
-        "runs, or of all finished runs)"
+        f"left: {len(left)} runs, about {_hours(sum(each))} one at a time{at_once} (each at the median time of its "
+        "variant's finished runs, or of all finished runs)"
     )
+
+
+def wall_time(durations: Sequence[float], jobs: int) -> float:
+    """When the last of ``durations`` ends if each starts, in order, on the first of ``jobs`` slots to free."""
+    slots = [0.0] * max(1, jobs)
+    for duration in durations:
+        heapq.heappush(slots, heapq.heappop(slots) + duration)
+    return max(slots)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
 
 
 def execute(study: Study, python: str = sys.executable, only: Sequence[str] = (), jobs: int = 1) -> list[RunSpec]:
@@ -287,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 note = f" (differs in: {', '.join(stale[run.folder][:4])})" if state == RunState.STALE else ""
                 print(f"{state:8s} {run.folder}{note}")
             print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-            print_time_left(study, runs)
+            print_time_left(study, runs, how.jobs)
             print(f"plan: {how.describe()} (--jobs {how.jobs})")
             if study.protocol == "test-once":
                 print_power(study)

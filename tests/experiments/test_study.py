@@ -147,6 +147,17 @@ def test_dry_run_gives_the_time_left_from_the_finished_runs(smoke, tmp_path, mon
     assert all(t > 0 for t in times)
     assert f"left: 2 runs, about {2 * statistics.median(times) / 60:.1f} minutes one at a time" in out
     assert "left:" not in run_study(folder, "smoke.yaml", "--dry-run").stdout  # nothing left
+    assert main([str(tmp_path / "smoke.yaml"), "--dry-run", "--jobs", "2"]) == 0
+    both_at_once = statistics.median(times) / 60  # the two runs side by side take as long as one
+    assert f"one at a time, {both_at_once:.1f} minutes at --jobs 2" in capsys.readouterr().out
+
+
+def test_the_wall_time_at_several_jobs_starts_each_run_on_the_first_free_slot():
+    from mwa_lightning.experiments.study import wall_time
+
+    assert wall_time([3, 1, 1, 1], 2) == 3  # the three short runs follow one another beside the long one
+    assert wall_time([1, 1, 3], 2) == 4  # the long run starts last, when a slot frees at 1
+    assert wall_time([1, 2, 3], 1) == 6 and wall_time([1, 2, 3], 5) == 3 and wall_time([], 2) == 0
 
 
 def test_sigkill_mid_run_then_rerun_resumes_to_the_uninterrupted_result(smoke, tmp_path):
