@@ -50,6 +50,13 @@ __all__ = [
 
 SEED_ENV = "PL_GLOBAL_SEED"  # where lightning.seed_everything leaves the run's seed (not a documented interface)
 
+# the flop_counter helpers training/flops.py calls, and the leading parameters it passes
+FLOP_HELPERS = {
+    "conv_flop_count": ["x_shape", "w_shape", "out_shape", "transposed"],
+    "sdpa_flop": ["query_shape", "key_shape", "value_shape"],
+    "sdpa_backward_flop": ["grad_out_shape", "query_shape", "key_shape", "value_shape"],
+}
+
 # internal -> why the project needs it
 INTERNALS: dict[str, str] = {
     "LightningCLI._run_subcommand": "the one hook around the trainer call, to tell setup errors from training errors",
@@ -66,6 +73,10 @@ INTERNALS: dict[str, str] = {
     "lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler": "DDP evaluation sees each image once",
     "torch.nn.Module._compiled_call_impl": "whether Module.compile() already ran (no public flag)",
     "torch.utils.flop_counter custom formula `_get_raw`": "FFT FLOPs need the op's arguments, not only shapes",
+    "torch.utils.flop_counter.conv_flop_count, sdpa_flop, sdpa_backward_flop (undocumented helpers)": "the "
+    "formulas training/flops.py reuses for a grouped convolution's backward and CPU attention, not written again",
+    "torchvision.transforms.v2.RandAugment.magnitude (an attribute its forward reads)": "ScaledRandAugment "
+    "(data/augment.py) sets it before each call to draw timm's magnitude noise",
     "jsonargparse._common.debug_mode_active": "a one-line error keeps jsonargparse's debug mode (which raises)",
     "argparse.ArgumentParser._option_string_actions": "the options a mistyped one is matched against (did you mean)",
     "torch.cpu._is_avx512_bf16_supported, torch.cpu._is_amx_tile_supported": "whether this CPU computes bf16 "
@@ -238,4 +249,17 @@ def check() -> list[str]:
         torch.ones(2, 2) @ torch.ones(2, 2)
     if not (seen and isinstance(seen[0], torch.Tensor)):
         problems.append("torch.utils.flop_counter no longer passes raw arguments to a formula marked `_get_raw`")
+    from torch.utils import flop_counter
+
+    for name, leading in FLOP_HELPERS.items():
+        helper = getattr(flop_counter, name, None)
+        if not callable(helper) or list(inspect.signature(helper).parameters)[: len(leading)] != leading:
+            problems.append(f"torch.utils.flop_counter.{name}({', '.join(leading)}, ...) is gone or changed")
+    from torchvision.transforms import v2
+
+    with contextlib.suppress(OSError, TypeError):  # no source to read (a frozen install): nothing to say
+        if "self.magnitude" not in inspect.getsource(v2.RandAugment.forward):
+            problems.append(
+                "torchvision's RandAugment.forward no longer reads self.magnitude: ScaledRandAugment's noise"
+            )
     return problems

@@ -23,6 +23,25 @@ def test_the_check_names_a_changed_flop_counter(monkeypatch):
     assert check() == ["torch.utils.flop_counter no longer passes raw arguments to a formula marked `_get_raw`"]
 
 
+def test_the_check_names_a_changed_flop_helper(monkeypatch):
+    from torch.utils import flop_counter
+
+    monkeypatch.delattr(flop_counter, "sdpa_flop")
+    assert check() == [
+        "torch.utils.flop_counter.sdpa_flop(query_shape, key_shape, value_shape, ...) is gone or changed"
+    ]
+
+
+def test_the_check_names_a_randaugment_that_no_longer_reads_its_magnitude(monkeypatch):
+    from torchvision.transforms import v2
+
+    def forward(self, *inputs):  # a RandAugment whose strength no longer comes from the attribute
+        return inputs
+
+    monkeypatch.setattr(v2.RandAugment, "forward", forward)
+    assert check() == ["torchvision's RandAugment.forward no longer reads self.magnitude: ScaledRandAugment's noise"]
+
+
 def test_the_guard_wraps_the_trainer_call():
     calls = []
 
