@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -214,9 +215,7 @@ class MWACLI(GuardedCLI):
         class_path = data.get("class_path") if isinstance(data, Namespace) else None
         if not class_path:
             return {}
-        from mwa_lightning.models.mixers.registry import import_class
-
-        sequence = getattr(import_class(class_path), "seq_len", None) is not None
+        sequence = getattr(pkgutil.resolve_name(class_path), "seq_len", None) is not None
         filled = {}
         for name, default in Classifier.backbone_defaults(sequence).items():
             if name not in cfg.model or (cfg.model[name] is None and default is not None):

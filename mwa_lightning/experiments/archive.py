@@ -28,6 +28,7 @@ import argparse
 import csv
 import functools
 import json
+import pkgutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -185,11 +186,10 @@ def _json(value: Any) -> str:
 
 @functools.cache
 def _fingerprint(data_json: str) -> str:
-    from mwa_lightning.models.mixers.registry import import_class
-
+    """:func:`data_fingerprint` of a data config as compact JSON (hashable, so each is computed once)."""
     data = json.loads(data_json)
     try:
-        module = import_class(data["class_path"])(**(data.get("init_args") or {}))
+        module = pkgutil.resolve_name(data["class_path"])(**(data.get("init_args") or {}))
     except Exception:  # a config this code can no longer build: no fingerprint, so the folder's path is compared
         return "null"
     fingerprint = getattr(module, "fingerprint", None)

@@ -9,6 +9,7 @@ when a report is written, not for ``report --help``.
 from __future__ import annotations
 
 import inspect
+import pkgutil
 from typing import Any
 
 from mwa_lightning.experiments.runspec import MINIROCKET
@@ -23,7 +24,6 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     defaults)."""
     # the models (torch) are imported for a report's labels only, not for ``report --help``
     from mwa_lightning.models.mixers import mixer_name
-    from mwa_lightning.models.mixers.registry import import_class
 
     mixer = model.get("mixer") or {}
     if isinstance(mixer, str):
@@ -31,7 +31,7 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     class_path, init_args = mixer.get("class_path"), mixer.get("init_args") or {}
     defaults: dict[str, Any] = {}
     try:
-        signature = inspect.signature(import_class(class_path))
+        signature = inspect.signature(pkgutil.resolve_name(class_path))
         defaults = {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
     except (AttributeError, ImportError, ValueError):
         pass
@@ -55,10 +55,9 @@ def backbone_description(model: dict[str, Any], data_class: str | None = None) -
 
 def _serves_sequences(data_class: str | None) -> bool:
     from mwa_lightning.data.sequences import SequenceDataModule
-    from mwa_lightning.models.mixers.registry import import_class
 
     try:
-        return data_class is not None and issubclass(import_class(data_class), SequenceDataModule)
+        return data_class is not None and issubclass(pkgutil.resolve_name(data_class), SequenceDataModule)
     except (AttributeError, ImportError, ValueError, TypeError):
         return False
 

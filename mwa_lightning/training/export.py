@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
@@ -70,9 +71,7 @@ def normalization(recorded: dict | None, run_dir: Path | None) -> tuple[tuple[fl
             f"(<run>/{CHECKPOINTS}/); export the run folder, whose {CONFIG_FILE} names the DataModule"
         )
     data = (yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}).get("data") or {}
-    from mwa_lightning.models.mixers.registry import import_class
-
-    cls = import_class(data["class_path"])
+    cls = pkgutil.resolve_name(data["class_path"])
     init = data.get("init_args") or {}
     mean, std = init.get("mean") or cls.MEAN, init.get("std") or cls.STD
     return tuple(mean), tuple(std)

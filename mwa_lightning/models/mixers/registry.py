@@ -13,7 +13,7 @@ channels-last tokens ``(B, H, W, C)`` to the same shape), add one line below, ad
 from __future__ import annotations
 
 import functools
-import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ MIXERS: dict[str, str] = {
 
 
 def import_class(class_path: str) -> type:
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    """The class a dotted path names (the standard library's :func:`pkgutil.resolve_name`)."""
+    return pkgutil.resolve_name(class_path)
 
 
 def mixer_names() -> list[str]:
