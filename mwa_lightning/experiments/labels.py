@@ -33,7 +33,7 @@ def mixer_description(model: dict[str, Any]) -> tuple[str, str]:
     try:
         signature = inspect.signature(pkgutil.resolve_name(class_path))
         defaults = {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
-    except (AttributeError, ImportError, ValueError):
+    except (AttributeError, ImportError, ValueError, TypeError):  # TypeError: no class_path at all
         pass
     options = [f"{k}={v}" for k, v in sorted(init_args.items()) if k not in defaults or defaults[k] != v]
     return mixer_name(class_path) or short_name(class_path), ", ".join(options)

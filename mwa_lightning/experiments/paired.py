@@ -18,7 +18,7 @@ import numpy as np
 
 from mwa_lightning.experiments.archive import RUNS, CommittedRunsError
 from mwa_lightning.experiments.prereg import verdicts_markdown
-from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants
+from mwa_lightning.experiments.stats import RESAMPLED, ContrastResult, analyse, contrast_variants, interval
 from mwa_lightning.experiments.studyfile import Study
 from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.runs import TEST_PREDICTIONS, RunState, read_test_predictions, seed_run_name
@@ -148,8 +148,8 @@ def contrasts_markdown(results: list[ContrastResult]) -> str:
             "seeds": r.seeds,
             "test images": r.images,
             "mean (points)": f"{r.mean:+.2f}",
-            "95 % interval": f"[{r.low:+.2f}, {r.high:+.2f}]",
-            "90 % interval": f"[{r.low90:+.2f}, {r.high90:+.2f}]",
+            "95 % interval": interval(r.low, r.high),
+            "90 % interval": interval(r.low90, r.high90),
             "seed share": f"{r.seed_share:.2f}",
             "p": f"{r.p:.3f}",
             "p (Holm)": f"{r.p_holm:.3f}",

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mwa_lightning.experiments.stats import ALPHA, ContrastResult
+from mwa_lightning.experiments.stats import ALPHA, ContrastResult, interval
 from mwa_lightning.tables import markdown_table
 
 HELD, NOT_HELD, UNDECIDED = "held", "did not hold", "undecided"
@@ -143,8 +143,8 @@ def verdict_rows(predictions: dict[str, Prediction], results: list[ContrastResul
                 "prediction": name,
                 "predicted": prediction.says,
                 "mean (points)": "-" if r is None else f"{r.mean:+.2f}",
-                "90 % interval": "-" if r is None else f"[{r.low90:+.2f}, {r.high90:+.2f}]",
-                "95 % interval": "-" if r is None else f"[{r.low:+.2f}, {r.high:+.2f}]",
+                "90 % interval": "-" if r is None else interval(r.low90, r.high90),
+                "95 % interval": "-" if r is None else interval(r.low, r.high),
                 "p (Holm)": "-" if r is None else f"{r.p_holm:.3f}",
                 "verdict": "not yet computed" if r is None else prediction.verdict(r),
             }

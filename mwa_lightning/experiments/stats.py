@@ -109,6 +109,11 @@ class ContrastResult:
         return f"equivalent {within}" if within else "no difference detected"
 
 
+def interval(low: float, high: float) -> str:
+    """An interval as the reports print it, in points: ``[-0.63, +1.34]``."""
+    return f"[{low:+.2f}, {high:+.2f}]"
+
+
 def contrast_formula(contrast: Contrast) -> str:
     if isinstance(contrast[0], str):
         return f"{contrast[0]} - {contrast[1]}"

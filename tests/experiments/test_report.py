@@ -105,6 +105,9 @@ def test_a_row_names_the_trunk_options_the_backbone_kind_and_minirocket():
     assert run_description(sequence)[2] == "Seq 4x64/4"
     rocket = {"command": "minirocket", "seed_everything": 0, "data": sequence["data"]}
     assert run_description(rocket) == ("minirocket", "", "-")
+    # a mixer mapping without a class path is labelled "?" with its options, not an error
+    nameless = {**image, "model": {**image["model"], "mixer": {"init_args": {"levels": 3}}}}
+    assert run_description(nameless)[:2] == ("?", "levels=3")
 
 
 def test_the_report_reads_a_csvlogger_run_beside_a_tensorboard_one(tmp_path):
