@@ -2,8 +2,9 @@
 
 Every run folder under DIR (one that holds the ``config.yaml`` the command line saves and TensorBoard event
 files) is a run. Runs whose configs differ only in the seed (``seed_everything``, the run folder's name) are
-grouped into a row: experiment, mixer and its non-default options (then the trunk's: the local branch, the
-output GELU...), backbone (``ViT`` or ``Seq``, depth x width / patch; ``-`` for MiniRocket), dataset, the seeds, epochs,
+grouped into a row: experiment, mixer, options (the settings that tell the row from the report's other rows:
+the local branch, the rate, a mixer's levels...; ``experiments/labels.py``), backbone (``ViT`` or ``Seq``, depth x
+width / patch; ``-`` for MiniRocket), dataset, the seeds, epochs,
 validation top-1 and top-5 **of the last epoch** as mean +- std over the seeds, how much top-1 rose over the last
 3 epochs (has it flattened?), parameters, FLOPs per image, median training throughput, and the run-hours the
 row's runs took (from their event files), with the total under the table. The maximum of top-1 over epochs is
@@ -34,7 +35,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from mwa_lightning import COMMAND
-from mwa_lightning.experiments.labels import run_description, short_name
+from mwa_lightning.experiments.labels import row_labels, short_name
 from mwa_lightning.experiments.record import SCALARS, RunRecord
 from mwa_lightning.tables import markdown_table, write_csv
 from mwa_lightning.training.metric_names import (
@@ -141,10 +142,10 @@ def summarize(runs: list[RunRecord], strip_prefix: str = "") -> list[dict[str, A
     for run in runs:
         groups.setdefault(group_key(run), []).append(run)
     rows = []
-    for everyone in groups.values():
+    labels = row_labels([everyone[0].config for everyone in groups.values()])
+    for everyone, (mixer, options, backbone) in zip(groups.values(), labels, strict=True):
         members = [r for r in everyone if r.finished]
         first = everyone[0]
-        mixer, options, backbone = run_description(first.config)
         data = first.config.get("data") or {}
         per_run = {
             "last_top1": [(r.by_epoch(VAL_ACC) or [math.nan])[-1] for r in members],

@@ -14,7 +14,8 @@ def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
     assert set(by_name) == {"mwa", "mwa_m2"}
     grouped, single = by_name["mwa"], by_name["mwa_m2"]
     assert grouped["runs"] == 2 and grouped["seeds"] == "1,2" and single["runs"] == 1
-    assert single["options"] == "levels=2" and grouped["options"] == ""
+    # options: what tells the rows apart (the levels), not what they share
+    assert single["options"] == "levels=2" and grouped["options"] == "levels=1"
     # the group's figures are the mean and std of its runs' own figures
     best = [max(r.series("val/acc")) for r in find_runs(runs_dir) if r.experiment == "mwa"]
     assert len(best) == 2
@@ -27,7 +28,7 @@ def test_seeds_group_into_mean_and_std(runs_dir, tmp_path):
     assert grouped["params_M"] > 0 and grouped["GFLOPs"] > 0 and not math.isnan(grouped["last_top5_mean"])
     assert grouped["images_per_s_mean"] > 0
     table = (tmp_path / "report.md").read_text()
-    assert "| mwa | mwa | - | ViT 1x32/4 | Synthetic | 2 | 0 |" in table and "±" in table
+    assert "| mwa | mwa | levels=1 | ViT 1x32/4 | Synthetic | 2 | 0 |" in table and "±" in table
     assert (tmp_path / "report.csv").read_text().startswith("experiment,mixer,options")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
@@ -52,7 +53,7 @@ def test_unfinished_runs_are_counted_apart_and_left_out_of_the_figures(runs_dir,
     last = [r.by_epoch("val/acc")[-1] for r in finished]
     assert row["last_top1_mean"] == pytest.approx(statistics.fmean(last))
     table = (tmp_path / "out" / "report.md").read_text()
-    assert "| mwa | mwa | - | ViT 1x32/4 | Synthetic | 2 | 1 |" in table
+    assert "| mwa | mwa | levels=1 | ViT 1x32/4 | Synthetic | 2 | 1 |" in table
 
 
 def test_rise_and_run_hours_come_from_the_curve_and_the_event_files(runs_dir, tmp_path):
@@ -89,25 +90,48 @@ def test_rise_and_run_hours_come_from_the_curve_and_the_event_files(runs_dir, tm
     assert all(math.isnan(r["rise_top1_mean"]) for r in short) and all(r["run_hours"] > 0 for r in short)
 
 
-def test_a_row_names_the_trunk_options_the_backbone_kind_and_minirocket():
-    from mwa_lightning.experiments.labels import run_description
+def test_a_row_is_labelled_by_what_tells_it_from_the_other_rows_its_backbone_kind_and_minirocket():
+    from mwa_lightning.experiments.labels import row_labels
 
-    mixer = {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention", "init_args": {"levels": 3}}
-    image = {
-        "model": {"mixer": mixer, "depth": 4, "embed_dim": 64},
-        "data": {"class_path": "mwa_lightning.data.CIFAR10DataModule"},
-    }
-    assert run_description(image) == ("mwa", "levels=3", "ViT 4x64/4")
-    # the local branch and the output GELU are the trunk's, not the mixer's: named when they differ from the default
-    local = {**image, "model": {**image["model"], "local_branch": True, "mixer_gelu": False}}
-    assert run_description(local) == ("mwa", "levels=3, local_branch=True", "ViT 4x64/4")
-    sequence = {**local, "data": {"class_path": "mwa_lightning.data.SequentialCIFAR10DataModule"}}
-    assert run_description(sequence)[2] == "Seq 4x64/4"
+    mwa = {"class_path": "mwa_lightning.models.MultiscaleWaveletAttention", "init_args": {"levels": 3, "skips": False}}
+    gfn = {"class_path": "mwa_lightning.models.GlobalFilter", "init_args": {"size": 8}}
+    cifar = {"class_path": "mwa_lightning.data.CIFAR10DataModule", "init_args": {"batch_size": 128}}
+
+    def config(mixer, seed=0, **model):
+        return {
+            "seed_everything": seed,
+            "experiment": f"x/{seed}",
+            "model": {"mixer": mixer, "depth": 4, "embed_dim": 64, "lr": 1e-3, "local_branch": False, **model},
+            "data": cifar,
+        }
+
+    # what all rows share (the depth, the batch size, MWA's skips in every MWA row) is no row's option; the seed and
+    # the experiment's name never are; the mixer's options count among the rows with that mixer only
+    two_levels = {**mwa, "init_args": {**mwa["init_args"], "levels": 2}}
+    rows = row_labels(
+        [config(mwa), config(two_levels, seed=1, local_branch=True), config(gfn, lr=2e-3, local_branch=True)]
+    )
+    assert rows == [
+        ("mwa", "levels=3, local_branch=False, lr=0.001", "ViT 4x64/4"),
+        ("mwa", "levels=2, local_branch=True, lr=0.001", "ViT 4x64/4"),
+        ("gfn", "local_branch=True, lr=0.002", "ViT 4x64/4"),
+    ]
+    # one row alone varies nothing; two varying keys that end alike (lr) are named by their paths
+    assert row_labels([config(mwa)])[0][1] == ""
+    data_lr = {**cifar, "init_args": {"lr": 5}}
+    pair = row_labels([config(mwa), {**config(mwa, lr=2e-3), "data": data_lr}])
+    assert [options for _, options, _ in pair] == ["lr=0.001, batch_size=128", "lr=0.002, data.lr=5"]
+    # the backbone's kind comes from the DataModule; MiniRocket's rows have neither options nor a backbone and are
+    # not compared with the deep rows
+    sequence = {**config(mwa), "data": {"class_path": "mwa_lightning.data.SequentialCIFAR10DataModule"}}
     rocket = {"command": "minirocket", "seed_everything": 0, "data": sequence["data"]}
-    assert run_description(rocket) == ("minirocket", "", "-")
-    # a mixer mapping without a class path is labelled "?" with its options, not an error
-    nameless = {**image, "model": {**image["model"], "mixer": {"init_args": {"levels": 3}}}}
-    assert run_description(nameless)[:2] == ("?", "levels=3")
+    assert row_labels([sequence, rocket]) == [("mwa", "", "Seq 4x64/4"), ("minirocket", "", "-")]
+    # a mixer without options (init_args: {}) varies nothing by it
+    identity = config({"class_path": "mwa_lightning.models.IdentityMixer", "init_args": {}})
+    assert [o for _, o, _ in row_labels([identity, config(mwa)])] == ["", ""]
+    # a mixer mapping without a class path is labelled "?", not an error
+    nameless = config({"init_args": {"levels": 3}})
+    assert row_labels([nameless, config(mwa)])[0][:2] == ("?", "")
 
 
 def test_the_report_reads_a_csvlogger_run_beside_a_tensorboard_one(tmp_path):
