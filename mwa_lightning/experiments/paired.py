@@ -244,14 +244,46 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
     return results
 
 
-if __name__ == "__main__":  # the planning figures of a committed predictions.csv, every pair of its variants
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mwa_lightning.experiments.paired PREDICTIONS [A:B ...] [--delta M]``: contrasts of a committed
+    ``predictions.csv`` (A - B for each ``A:B``, Holm-adjusted across the ones asked), or without pairs the planning
+    figures of every pair of its variants (the seed std and the disagreement the dry run's power line uses)."""
+    import argparse
     import sys
     from itertools import combinations
-    from pathlib import Path
 
     from mwa_lightning.experiments.stats import planning_figures
 
-    _, correct = read_predictions(Path(sys.argv[1]))
-    pairs = {f"{a}-{b}": (a, b) for a, b in combinations(sorted(correct), 2)}
-    std, rate = planning_figures(correct, pairs)
-    print(f"{sys.argv[1]}: seed std {std:.4f}, disagreement {rate:.3f} (medians over {len(pairs)} pairs)")
+    parser = argparse.ArgumentParser(prog="python -m mwa_lightning.experiments.paired", description=main.__doc__)
+    parser.add_argument("predictions", type=Path, help="a study's predictions.csv")
+    parser.add_argument("pairs", nargs="*", metavar="A:B", help="a contrast, variant A minus variant B")
+    parser.add_argument("--delta", type=float, default=None, help="an equivalence margin in points (default: none)")
+    args = parser.parse_args(argv)
+    if not args.predictions.is_file():
+        print(f"error: no predictions file at {args.predictions}", file=sys.stderr)
+        return 2
+    _, correct = read_predictions(args.predictions)
+    if not args.pairs:
+        pairs = {f"{a}-{b}": (a, b) for a, b in combinations(sorted(correct), 2)}
+        std, rate = planning_figures(correct, pairs)
+        print(f"{args.predictions}: seed std {std:.4f}, disagreement {rate:.3f} (medians over {len(pairs)} pairs)")
+        return 0
+    contrasts: dict[str, tuple[str, str]] = {}
+    for pair in args.pairs:
+        a, colon, b = pair.partition(":")
+        unknown = [v for v in (a, b) if v not in correct]
+        if not colon or unknown:
+            what = f"no variant {', '.join(map(repr, unknown))}" if colon else "not of the form A:B"
+            print(f"error: {pair!r}: {what}; the variants are {', '.join(sorted(correct))}", file=sys.stderr)
+            return 2
+        contrasts[f"{a} - {b}"] = (a, b)
+    print(
+        f"Contrasts asked of {args.predictions}, Holm-adjusted across these {len(contrasts)} (exploratory unless the "
+        "study's file named them before its runs):\n"
+    )
+    print(contrasts_markdown(analyse(correct, contrasts, margin=args.delta)), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -250,3 +250,26 @@ def test_peer_check_on_the_committed_mixer_x_local_against_scipys_own_intervals(
         assert r.mean == pytest.approx(100 * (t.low + t.high) / 2), r.name
         assert seed_only - 1e-9 <= ours <= upper + 1e-9, (r.name, seed_only, ours, upper)
         assert ours >= 0.8 * upper, (r.name, ours, upper)
+
+
+def test_the_paired_command_gives_asked_contrasts_of_a_predictions_file_and_names_a_bad_pair(tmp_path, capsys):
+    """``python -m mwa_lightning.experiments.paired PREDICTIONS A:B``: A - B from the committed file, by hand."""
+    from mwa_lightning.experiments.paired import main
+
+    # 4 images, 2 seeds: a is right on 3 of 4 in both seeds, b on 1 of 4 and 2 of 4 -> a - b = (50 + 25) / 2 points
+    labels = [0, 1, 2, 3]
+    columns = {"a+x/seed0": [0, 1, 2, 0], "a+x/seed1": [0, 1, 2, 0], "b/seed0": [0, 0, 0, 0], "b/seed1": [0, 1, 0, 0]}
+    lines = ["index,label," + ",".join(columns)]
+    lines += [f"{i},{y}," + ",".join(str(c[i]) for c in columns.values()) for i, y in enumerate(labels)]
+    path = tmp_path / "predictions.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert main([str(path), "a+x:b"]) == 0
+    out = capsys.readouterr().out
+    assert "| a+x - b | a+x - b | 2 | 4 | +37.50 |" in out and "Holm-adjusted across these 1" in out
+    # a variant that is not in the file, or a pair without its colon: one line naming it and the variants there are
+    assert main([str(path), "a+x:c"]) == 2
+    assert "'a+x:c': no variant 'c'; the variants are a+x, b" in capsys.readouterr().err
+    assert main([str(path), "a+x-b"]) == 2
+    assert "'a+x-b': not of the form A:B" in capsys.readouterr().err
+    assert main([str(tmp_path / "none.csv"), "a+x:b"]) == 2
+    assert "no predictions file at" in capsys.readouterr().err
