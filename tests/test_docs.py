@@ -186,6 +186,8 @@ def test_the_figures_the_docs_quote_are_the_committed_results():
 #   equivalent within the study's margin (its 90 % interval inside +-delta), which needs a margin;
 # - "survives Holm" or "significant" (not negated) on a line: each contrast quoted there has p (Holm) < 0.05;
 # - an old bootstrap interval (contrasts-bootstrap.csv, kept as a record) is never bold, and its line says "old".
+# A line of a fenced code block is a command, not a claim (``prereg ... P1=equivalent`` names a prediction): only
+# the figures are checked there.
 NEGATED = re.compile(
     r"\b(?:not|no longer|neither|nor)\b[^.;]*\bsignificant|\binsignificant|significant under the old", re.I
 )
@@ -209,12 +211,18 @@ def test_the_docs_claim_only_what_the_contrasts_show():
     checked, wrong = 0, []
     for doc in QUOTING_DOCS:
         current, old = _contrast_rows(RESULTS if doc.parent in (ROOT, RESULTS) else doc.parent)
+        fenced = False
         for number, line in enumerate(doc.read_text().splitlines(), 1):
             where = f"{doc.relative_to(ROOT)}:{number}"
+            fenced ^= line.lstrip().startswith("```")
             plain = line.lower().replace('"', "").replace("'", "")
-            claims_equal = re.search(r"level with|equivalent", plain) and not re.search(r"\bno equivalen", plain)
+            claims_equal = (
+                not fenced and re.search(r"level with|equivalent", plain) and not re.search(r"\bno equivalen", plain)
+            )
             quoted = 0
-            claims_significant = re.search(r"survives? Holm|significant", line, re.I) and not NEGATED.search(line)
+            claims_significant = (
+                not fenced and re.search(r"survives? Holm|significant", line, re.I) and not NEGATED.search(line)
+            )
             for m in INTERVAL.finditer(line):
                 bold = "**" in m.group(0)
                 match = [

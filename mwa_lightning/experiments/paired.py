@@ -231,23 +231,41 @@ def write_contrasts(study: Study, predictions: Path | None = None) -> list[Contr
     results = analyse(correct, ready, margin=study.delta, resampled=resampled)
     waiting = sorted(set(study.contrasts) - set(ready))
     note = f"\nNot yet computed (a variant has no finished run): {', '.join(waiting)}.\n" if waiting else ""
-    md, table, plot = CONTRASTS_FILES
-    (out / md).write_text(contrasts_markdown(results) + note + verdicts_markdown(study.predictions, results))
-    rows = [{**vars(r), "verdict": r.verdict} for r in results]
+    predicted = {}
     if study.predictions:  # the pre-registered prediction of each contrast that has one, and its verdict
-        for row, r in zip(rows, results, strict=True):
+        for r in results:
             prediction = study.predictions.get(r.name)
-            row["predicted"] = prediction.says if prediction else ""
-            row["prediction verdict"] = prediction.verdict(r) if prediction else ""
-    write_csv(out / table, rows, quiet=True)
-    plot_contrasts(results, out / plot, f"{study.name}: paired contrasts")
+            predicted[r.name] = {
+                "predicted": prediction.says if prediction else "",
+                "prediction verdict": prediction.verdict(r) if prediction else "",
+            }
+    markdown = contrasts_markdown(results) + note + verdicts_markdown(study.predictions, results)
+    write_contrast_files(results, out, f"{study.name}: paired contrasts", markdown, predicted)
     return results
 
 
+def write_contrast_files(
+    results: list[ContrastResult],
+    out: Path,
+    title: str,
+    markdown: str | None = None,
+    extra: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """``contrasts.md`` (``markdown``, by default :func:`contrasts_markdown`), ``contrasts.csv`` (a row per contrast,
+    with the columns ``extra`` gives by its name) and the forest plot ``contrasts.png`` in ``out``."""
+    md, table, plot = CONTRASTS_FILES
+    out.mkdir(parents=True, exist_ok=True)
+    (out / md).write_text(contrasts_markdown(results) if markdown is None else markdown)
+    extra = extra or {}
+    write_csv(out / table, [{**vars(r), "verdict": r.verdict, **extra.get(r.name, {})} for r in results], quiet=True)
+    plot_contrasts(results, out / plot, title)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mwa_lightning.experiments.paired PREDICTIONS [A:B ...] [--delta M]``: contrasts of a committed
-    ``predictions.csv`` (A - B for each ``A:B``, Holm-adjusted across the ones asked), or without pairs the planning
-    figures of every pair of its variants (the seed std and the disagreement the dry run's power line uses)."""
+    """``python -m mwa_lightning.experiments.paired PREDICTIONS [A:B ...] [--delta M] [--out DIR]``: contrasts of a
+    committed ``predictions.csv`` (A - B for each ``A:B``, Holm-adjusted across the ones asked; with ``--out`` also
+    written as a study writes its own), or without pairs the planning figures of every pair of its variants (the seed
+    std and the disagreement the dry run's power line uses)."""
     import argparse
     import sys
     from itertools import combinations
@@ -258,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("predictions", type=Path, help="a study's predictions.csv")
     parser.add_argument("pairs", nargs="*", metavar="A:B", help="a contrast, variant A minus variant B")
     parser.add_argument("--delta", type=float, default=None, help="an equivalence margin in points (default: none)")
+    parser.add_argument("--out", type=Path, default=None, help="also write contrasts.md, .csv and .png to this folder")
     args = parser.parse_args(argv)
     if not args.predictions.is_file():
         print(f"error: no predictions file at {args.predictions}", file=sys.stderr)
@@ -281,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Contrasts asked of {args.predictions}, Holm-adjusted across these {len(contrasts)} (exploratory unless the "
         "study's file named them before its runs):\n"
     )
-    print(contrasts_markdown(analyse(correct, contrasts, margin=args.delta)), end="")
+    results = analyse(correct, contrasts, margin=args.delta)
+    print(contrasts_markdown(results), end="")
+    if args.out is not None:
+        write_contrast_files(results, args.out, f"{args.predictions.parent.name}: contrasts asked of its predictions")
+        print(f"wrote {args.out}/{', '.join(CONTRASTS_FILES)}")
     return 0
 
 

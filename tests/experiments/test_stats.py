@@ -1,5 +1,6 @@
 """The paired statistics: coverage by simulation, power, hand computations, and a peer check against scipy."""
 
+import csv
 import math
 
 import numpy as np
@@ -266,6 +267,12 @@ def test_the_paired_command_gives_asked_contrasts_of_a_predictions_file_and_name
     assert main([str(path), "a+x:b"]) == 0
     out = capsys.readouterr().out
     assert "| a+x - b | a+x - b | 2 | 4 | +37.50 |" in out and "Holm-adjusted across these 1" in out
+    # --out writes them as a study writes its own: contrasts.md, .csv (the figures the docs may quote) and .png
+    assert main([str(path), "a+x:b", "--out", str(tmp_path / "asked")]) == 0
+    rows = list(csv.DictReader((tmp_path / "asked" / "contrasts.csv").open()))
+    assert [(r["name"], float(r["mean"])) for r in rows] == [("a+x - b", 37.5)]
+    assert (tmp_path / "asked" / "contrasts.png").stat().st_size > 0
+    assert "+37.50" in (tmp_path / "asked" / "contrasts.md").read_text()
     # a variant that is not in the file, or a pair without its colon: one line naming it and the variants there are
     assert main([str(path), "a+x:c"]) == 2
     assert "'a+x:c': no variant 'c'; the variants are a+x, b" in capsys.readouterr().err
