@@ -13,7 +13,8 @@ the terminal, where N runs would interleave; the runner prints one line when a r
 and log) and one when it ends. A run that fails is reported by name with the end of its log, and the others go on.
 Ctrl-C, or a SIGTERM to the runner, stops every child (SIGTERM, then SIGKILL after 30 s) and leaves each one
 resumable from its last checkpoint, as a single run is; the children are also told to stop if the runner dies
-without warning (Linux's parent-death signal). Running the study again resumes them, as always.
+without warning (Linux's parent-death signal). Running the study again resumes them, as always. One run at a time
+(``--jobs 1``, the default) is stopped the same way.
 """
 
 from __future__ import annotations
@@ -138,22 +139,38 @@ def _skip(i: int, n: int, run: RunSpec) -> bool:
     return False
 
 
+def _interrupt(signum, frame):  # SIGTERM to the runner: stop as Ctrl-C does
+    raise KeyboardInterrupt
+
+
 def _one_at_a_time(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], None], python: str) -> list[RunSpec]:
+    """Each run in the foreground, its output in this terminal. A SIGTERM to the runner stops the run as Ctrl-C does,
+    and the run is told to stop if the runner dies, so that no run trains on, orphaned, into a folder a later runner
+    resumes."""
     failed = []
-    for i, run in enumerate(runs, 1):
-        if _skip(i, len(runs), run):
-            continue
-        note = " (resuming from its last.ckpt)" if run.state == RunState.PARTIAL else ""
-        print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
-        t0 = time.perf_counter()
-        result = subprocess.run(run.argv(python), check=False)
-        took = time.perf_counter() - t0
-        if result.returncode != 0 or run.state != RunState.DONE:
-            print(f"[{i}/{len(runs)}] FAILED (exit {result.returncode}) after {took:.0f} s: {run.folder}", flush=True)
-            failed.append(run)
-        else:
-            print(f"[{i}/{len(runs)}] finished in {took:.0f} s: {run.folder}", flush=True)
-            on_finished(run)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for i, run in enumerate(runs, 1):
+            if _skip(i, len(runs), run):
+                continue
+            note = " (resuming from its last.ckpt)" if run.state == RunState.PARTIAL else ""
+            print(f"[{i}/{len(runs)}] {run.shell()}{note}", flush=True)
+            t0 = time.perf_counter()
+            process = subprocess.Popen(run.argv(python), preexec_fn=_die_with_parent)
+            try:
+                code = process.wait()
+            except KeyboardInterrupt:
+                _stop([(run.folder, process)])
+                raise
+            took = time.perf_counter() - t0
+            if code != 0 or run.state != RunState.DONE:
+                print(f"[{i}/{len(runs)}] FAILED (exit {code}) after {took:.0f} s: {run.folder}", flush=True)
+                failed.append(run)
+            else:
+                print(f"[{i}/{len(runs)}] finished in {took:.0f} s: {run.folder}", flush=True)
+                on_finished(run)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return failed
 
 
@@ -175,10 +192,7 @@ def _at_once(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], None], py
     children: list[_Child] = []
     failed: list[RunSpec] = []
 
-    def stop(signum, frame):  # SIGTERM to the runner: stop as Ctrl-C does
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while waiting or children:
             while waiting and free:
@@ -217,26 +231,27 @@ def _at_once(runs: Sequence[RunSpec], on_finished: Callable[[RunSpec], None], py
                     print(f"[{child.index}/{n}] finished in {took:.0f} s: {child.run.folder}", flush=True)
                     on_finished(child.run)
     except KeyboardInterrupt:
-        _stop(children)
+        _stop([(c.run.folder, c.process) for c in children])
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     return failed
 
 
-def _stop(children: list[_Child]) -> None:
-    """SIGTERM every child, wait up to :data:`STOP_GRACE_S`, then SIGKILL the rest; say so."""
+def _stop(children: Sequence[tuple[Path, subprocess.Popen]]) -> None:
+    """SIGTERM every child (its run folder, its process), wait up to :data:`STOP_GRACE_S`, then SIGKILL the rest;
+    say so."""
     if not children:
         return
-    print(f"stopping {len(children)} run(s): " + ", ".join(str(c.run.folder) for c in children), flush=True)
-    for child in children:
+    print(f"stopping {len(children)} run(s): " + ", ".join(str(folder) for folder, _ in children), flush=True)
+    for _, process in children:
         with contextlib.suppress(ProcessLookupError):
-            child.process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_S
-    for child in children:
+    for _, process in children:
         try:
-            child.process.wait(max(0.0, deadline - time.monotonic()))
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+            process.kill()
+            process.wait()
     print("stopped; run the study again to resume them from their last checkpoints", flush=True)

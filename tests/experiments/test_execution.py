@@ -131,3 +131,36 @@ def test_too_many_jobs_is_one_line_before_anything_runs(tmp_path):
     assert not (tmp_path / "logs").exists()
     dry = run_study(tmp_path, study.name, "--dry-run", "--jobs", "1")
     assert "plan: one run at a time, in this terminal (--jobs 1)" in dry.stdout
+
+
+def test_a_sigterm_to_the_runner_of_one_run_at_a_time_stops_that_run_too(tmp_path):
+    """--jobs 1 (the default): the run in the foreground is stopped with the runner, not left training, orphaned, into
+    a folder that the next runner resumes."""
+    study = write_study(tmp_path, "alone", {"wavelet": {}}, seeds=[0])
+    spec = yaml.safe_load(study.read_text())
+    spec["args"] = {"trainer.max_epochs": 60}
+    study.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "mwa_lightning", "study", study.name],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # as under nohup: no terminal sends the run a signal of its own
+    )
+    checkpoint = tmp_path / "logs" / "alone" / "wavelet" / "seed0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.is_file():  # it has trained an epoch: resumable
+        assert runner.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-P", str(runner.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 1, children
+    runner.send_signal(signal.SIGTERM)
+    stdout, stderr = runner.communicate(timeout=90)
+    assert runner.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert "stopping 1 run(s): logs/alone/wavelet/seed0" in stdout
+    with pytest.raises(ProcessLookupError):  # the run is gone with its runner
+        os.kill(int(children[0]), 0)
+    assert not (checkpoint.parent.parent / "finished.json").is_file()
