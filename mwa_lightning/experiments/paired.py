@@ -139,7 +139,8 @@ def read_predictions(path: Path) -> tuple[dict[int, np.ndarray], dict[str, dict[
     return labels, correct
 
 
-def contrasts_markdown(results: list[ContrastResult]) -> str:
+def contrasts_markdown(results: list[ContrastResult], across: str = "this study's contrasts") -> str:
+    """The contrasts' table and how to read it; ``across``: what Holm's adjustment ran over."""
     margin = next((r.margin for r in results if not np.isnan(r.margin)), None)
     rows = [
         {
@@ -163,7 +164,7 @@ def contrasts_markdown(results: list[ContrastResult]) -> str:
         "variance (the per-seed means' spread) with Student's t at seeds - 1 df, the test-set part (the image effect "
         "shared by every seed) with the normal quantile, added in quadrature (mwa_lightning.experiments.stats); "
         '"seed share": the seed part\'s share of the variance. p two-sided, consistent with the 95 % interval, '
-        'Holm-adjusted across this study\'s contrasts; "difference (Holm)" when p (Holm) < 0.05. '
+        f'Holm-adjusted across {across}; "difference (Holm)" when p (Holm) < 0.05. '
     )
     if RESAMPLED in methods:
         note += (
@@ -251,11 +252,12 @@ def write_contrast_files(
     markdown: str | None = None,
     extra: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """``contrasts.md`` (``markdown``, by default :func:`contrasts_markdown`), ``contrasts.csv`` (a row per contrast,
-    with the columns ``extra`` gives by its name) and the forest plot ``contrasts.png`` in ``out``."""
+    """``contrasts.md`` (``markdown``, by default :func:`contrasts_markdown` of contrasts asked of a predictions
+    file), ``contrasts.csv`` (a row per contrast, with the columns ``extra`` gives by its name) and the forest plot
+    ``contrasts.png`` in ``out``."""
     md, table, plot = CONTRASTS_FILES
     out.mkdir(parents=True, exist_ok=True)
-    (out / md).write_text(contrasts_markdown(results) if markdown is None else markdown)
+    (out / md).write_text(contrasts_markdown(results, "the contrasts asked") if markdown is None else markdown)
     extra = extra or {}
     write_csv(out / table, [{**vars(r), "verdict": r.verdict, **extra.get(r.name, {})} for r in results], quiet=True)
     plot_contrasts(results, out / plot, title)
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "study's file named them before its runs):\n"
     )
     results = analyse(correct, contrasts, margin=args.delta)
-    print(contrasts_markdown(results), end="")
+    print(contrasts_markdown(results, "the contrasts asked"), end="")
     if args.out is not None:
         write_contrast_files(results, args.out, f"{args.predictions.parent.name}: contrasts asked of its predictions")
         print(f"wrote {args.out}/{', '.join(CONTRASTS_FILES)}")

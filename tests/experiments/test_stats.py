@@ -267,6 +267,7 @@ def test_the_paired_command_gives_asked_contrasts_of_a_predictions_file_and_name
     assert main([str(path), "a+x:b"]) == 0
     out = capsys.readouterr().out
     assert "| a+x - b | a+x - b | 2 | 4 | +37.50 |" in out and "Holm-adjusted across these 1" in out
+    assert "Holm-adjusted across the contrasts asked" in out  # not "this study's contrasts": none were named
     # --out writes them as a study writes its own: contrasts.md, .csv (the figures the docs may quote) and .png
     assert main([str(path), "a+x:b", "--out", str(tmp_path / "asked")]) == 0
     rows = list(csv.DictReader((tmp_path / "asked" / "contrasts.csv").open()))
