@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mwa_lightning.experiments.runspec import MINIROCKET
-from mwa_lightning.training.runs import IDENTITY_KEYS, LOGGER_KEYS, RESUME_KEYS, flatten
+from mwa_lightning.training.runs import IDENTITY_KEYS, LOGGER_KEYS, RESUME_KEYS, flatten, is_under
 
 MIXER_OPTIONS = "model.mixer.init_args."  # a mixer's own options: compared among the rows with that mixer only
 # keys that are not a row's options: what differs between seeds or names the folder, and what has its own column
@@ -57,7 +57,7 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     return {
         key: value
         for key, value in flatten(config).items()
-        if key != "model.mixer" and value != {} and not any(key == k or key.startswith(f"{k}.") for k in NOT_OPTIONS)
+        if key != "model.mixer" and value != {} and not is_under(key, NOT_OPTIONS)
     }
 
 
@@ -76,17 +76,10 @@ def distinguishing_options(configs: Sequence[dict[str, Any]]) -> list[str]:
     mixers = [_mixer_path(config) for config in configs]
     varying: list[list[str]] = []
     for mine, mixer in zip(settings, mixers, strict=True):
-        peers = [s for s, m in zip(settings, mixers, strict=True) if m == mixer]
-        varying.append(
-            sorted(
-                (
-                    key
-                    for key, value in mine.items()
-                    if any(p.get(key, _ABSENT) != value for p in (peers if key.startswith(MIXER_OPTIONS) else settings))
-                ),
-                key=_order,
-            )
-        )
+        same_mixer = [s for s, m in zip(settings, mixers, strict=True) if m == mixer]
+        peers = {key: same_mixer if key.startswith(MIXER_OPTIONS) else settings for key in mine}
+        keys = [key for key, value in mine.items() if any(p.get(key, _ABSENT) != value for p in peers[key])]
+        varying.append(sorted(keys, key=_order))
     every = {key for keys in varying for key in keys}
     last = [key.rsplit(".", 1)[-1] for key in every]
 

@@ -152,9 +152,12 @@ def config_differences(
     a, b = flatten(saved), flatten(current)
     keys = a.keys() & b.keys() if shared_only else a.keys() | b.keys()
     ignored = tuple(ignore)
-    return sorted(
-        k for k in keys if a.get(k) != b.get(k) and not any(k == name or k.startswith(f"{name}.") for name in ignored)
-    )
+    return sorted(k for k in keys if a.get(k) != b.get(k) and not is_under(k, ignored))
+
+
+def is_under(key: str, names: Iterable[str]) -> bool:
+    """Is the dotted ``key`` one of ``names``, or a key under one of them?"""
+    return any(key == name or key.startswith(f"{name}.") for name in names)
 
 
 def check_same_run(run_dir: Path, current: dict[str, Any], added: dict[str, Any] | None = None) -> None:

@@ -30,11 +30,6 @@ MIXERS: dict[str, str] = {
 }
 
 
-def import_class(class_path: str) -> type:
-    """The class a dotted path names (the standard library's :func:`pkgutil.resolve_name`)."""
-    return pkgutil.resolve_name(class_path)
-
-
 def mixer_names() -> list[str]:
     """Registered names, in registration order."""
     return list(MIXERS)
@@ -44,7 +39,7 @@ def mixer_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``."""
     if name not in MIXERS:
         raise KeyError(f"unknown mixer {name!r}; registered: {', '.join(MIXERS)}")
-    return import_class(MIXERS[name])
+    return pkgutil.resolve_name(MIXERS[name])
 
 
 def mixer_classes() -> dict[str, type[nn.Module]]:
@@ -58,7 +53,7 @@ def mixer_name(cls: type | str | None) -> str | None:
         return None
     if isinstance(cls, str):
         try:
-            cls = import_class(cls)
+            cls = pkgutil.resolve_name(cls)
         except (ImportError, AttributeError, ValueError):
             return None
     return next((name for name in MIXERS if mixer_class(name) is cls), None)
@@ -81,7 +76,7 @@ def mixer_factory(spec: Any) -> Any:
     """Inverse of :func:`mixer_spec`: the class, or a partial of it with its init args."""
     if not isinstance(spec, dict):
         return spec
-    cls = import_class(spec["class_path"])
+    cls = pkgutil.resolve_name(spec["class_path"])
     init_args = spec.get("init_args") or {}
     return functools.partial(cls, **init_args) if init_args else cls
 
