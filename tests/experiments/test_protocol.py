@@ -217,10 +217,16 @@ def goes_on_elsewhere(path: Path, results: Path, correct: dict, capsys) -> None:
 
 def report_rows(folder: Path, partway: set[str] = frozenset()) -> dict[str, dict]:
     """A report.csv's rows of finished runs, by experiment, without the folders column (paths on the machine that
-    trained them), and for the rows named in ``partway`` without their unfinished count and run-hours."""
+    trained them), and for the rows named in ``partway`` without their unfinished count and run-hours. With a run
+    part-way, no row's options either: the labels are the config settings that differ between the rows with a config,
+    and a part-way run's config was in its run folder when the report was written, not in the committed files."""
     rows = {r["experiment"]: r for r in csv.DictReader((folder / "report.csv").open()) if r["runs"] != "0"}
     for name, row in rows.items():
-        for key in ("folders", *(("unfinished", "run_hours") if name in partway else ())):
+        for key in (
+            "folders",
+            *(("unfinished", "run_hours") if name in partway else ()),
+            *(("options",) if partway else ()),
+        ):
             del row[key]
     return rows
 
